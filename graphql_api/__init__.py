@@ -1,0 +1,1 @@
+"""The edge: Starlette app, GraphQL schema and types, webhooks, settings, composition root."""

@@ -1,0 +1,156 @@
+"""Runs GraphQL documents against the schema with parsed-and-validated documents cached.
+
+Every HTTP request and every in-process caller (the WhatsApp assistant) goes through one
+`GraphQLExecutor`: a document is parsed (with a token limit) and validated (the specified rules
+plus depth, alias and operation limits) once, then reused; execution calls graphql-core directly
+with Strawberry's execution context, which keeps the hot path free of per-request extension work.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import strawberry
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+    parse,
+    specified_rules,
+    validate,
+)
+from graphql.pyutils import is_awaitable
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from graphql_api.limits import Rule, max_aliases_rule, max_depth_rule, max_operations_rule
+
+
+@dataclass(frozen=True, slots=True)
+class GraphQLLimits:
+    max_depth: int = 10
+    max_aliases: int = 15
+    max_tokens: int = 2_000
+    max_operations: int = 1
+
+    def rules(self) -> tuple[Rule, ...]:
+        return (
+            max_operations_rule(self.max_operations),
+            max_depth_rule(self.max_depth),
+            max_aliases_rule(self.max_aliases),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedDocument:
+    """A document after parsing and validation; `errors` are the client's to fix."""
+
+    document: DocumentNode | None
+    errors: list[GraphQLError]
+    operations: dict[str | None, OperationType] = field(default_factory=dict)
+
+    @property
+    def parsed(self) -> bool:
+        return self.document is not None
+
+    def operation_type(self, operation_name: str | None) -> OperationType | None:
+        """The type of the operation that `operation_name` selects, None when none matches."""
+        if operation_name is not None:
+            return self.operations.get(operation_name)
+        if len(self.operations) == 1:
+            return next(iter(self.operations.values()))
+        return None
+
+
+class GraphQLExecutor:
+    def __init__(
+        self,
+        schema: strawberry.Schema,
+        *,
+        limits: GraphQLLimits | None = None,
+        cache_size: int = 1_024,
+        hide_suggestions: bool = False,
+    ) -> None:
+        self.schema = schema
+        self.limits = limits or GraphQLLimits()
+        self._graphql_schema = schema._schema
+        self._rules = (*specified_rules, *self.limits.rules())
+        self._hide_suggestions = hide_suggestions
+        self._cache: OrderedDict[str, PreparedDocument] = OrderedDict()
+        self._cache_size = cache_size
+
+    def prepare(self, query: str) -> PreparedDocument:
+        cached = self._cache.get(query)
+        if cached is not None:
+            self._cache.move_to_end(query)
+            return cached
+        prepared = self._prepare(query)
+        self._cache[query] = prepared
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return prepared
+
+    def _prepare(self, query: str) -> PreparedDocument:
+        try:
+            document = parse(query, max_tokens=self.limits.max_tokens)
+        except GraphQLError as error:
+            return PreparedDocument(None, [error])
+        operations = {
+            (d.name.value if d.name else None): d.operation
+            for d in document.definitions
+            if isinstance(d, OperationDefinitionNode)
+        }
+        errors = validate(
+            self._graphql_schema,
+            document,
+            self._rules,
+            hide_suggestions=self._hide_suggestions,
+        )
+        return PreparedDocument(document, list(errors), operations)
+
+    async def execute(
+        self,
+        prepared: PreparedDocument,
+        *,
+        context: Any,
+        variables: dict[str, Any] | None = None,
+        operation_name: str | None = None,
+    ) -> ExecutionResult:
+        """Execute a valid prepared query or mutation (subscriptions go over WebSocket)."""
+        if prepared.document is None or prepared.errors:
+            return ExecutionResult(None, prepared.errors)
+        if prepared.operation_type(operation_name) is OperationType.SUBSCRIPTION:
+            return ExecutionResult(
+                None,
+                [GraphQLError("Subscriptions are served over WebSocket on /graphql.")],
+            )
+        result = execute(
+            self._graphql_schema,
+            prepared.document,
+            context_value=context,
+            variable_values=variables,
+            operation_name=operation_name,
+            executor_class=StrawberryGraphQLCoreExecutionContext,
+            hide_suggestions=self._hide_suggestions,
+        )
+        if is_awaitable(result):
+            result = await result
+        assert isinstance(result, ExecutionResult)
+        return result
+
+    async def run(
+        self,
+        query: str,
+        *,
+        context: Any,
+        variables: dict[str, Any] | None = None,
+        operation_name: str | None = None,
+    ) -> ExecutionResult:
+        """Prepare and execute in one call, for in-process callers."""
+        return await self.execute(
+            self.prepare(query), context=context, variables=variables, operation_name=operation_name
+        )

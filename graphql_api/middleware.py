@@ -1,0 +1,134 @@
+"""Pure ASGI middleware for every request: request ids and the request body limit.
+
+Written against the raw ASGI interface rather than `BaseHTTPMiddleware` because they sit on the
+hot path of every GraphQL request.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from contextvars import ContextVar
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUEST_ID_HEADER = b"x-request-id"
+# Accept a client's id only when it is short and plain, so it is safe to log and echo.
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+request_id_var: ContextVar[str] = ContextVar("request_id", default="")
+
+
+def new_request_id() -> str:
+    return secrets.token_hex(12)
+
+
+class RequestIdMiddleware:
+    """Honours an incoming `X-Request-ID` (or makes one), exposes it to the app and returns it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = ""
+        for name, value in scope["headers"]:
+            if name == REQUEST_ID_HEADER:
+                candidate = value.decode("latin-1")
+                if _VALID_REQUEST_ID.match(candidate):
+                    request_id = candidate
+                break
+        request_id = request_id or new_request_id()
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        encoded = request_id.encode("latin-1")
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, encoded)]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+
+
+class BodySizeLimitMiddleware:
+    """Answers 413 when a request body exceeds `max_bytes`, by header or by what actually arrives.
+
+    The body is read up front (bounded by the limit) and replayed to the app, so an oversized
+    body is refused before any handler sees a byte of it.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await self._reject(send, 400, "Content-Length is not a number.")
+                    return
+                if declared > self.max_bytes:
+                    await self._reject_too_large(send)
+                    return
+                break
+
+        chunks: list[bytes] = []
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away before sending its body
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.max_bytes:
+                await self._reject_too_large(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _reject_too_large(self, send: Send) -> None:
+        await self._reject(
+            send, 413, f"The request body is larger than the limit of {self.max_bytes} bytes."
+        )
+
+    @staticmethod
+    async def _reject(send: Send, status: int, message: str) -> None:
+        body = orjson.dumps(
+            {"errors": [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]}
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,119 @@
+"""The gateway's settings: the contract's environment variables, read once at start-up."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - the refused default
+
+
+class SettingsError(Exception):
+    """A setting that makes the gateway refuse to start; its message is one line."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    app_env: Literal["development", "test", "staging", "production"] = "development"
+    allow_sandbox: bool = False
+    public_base_url: str = "http://localhost:8000"
+    database_url: str = "sqlite:///./var/sureflights.db"
+    redis_url: str = ""
+
+    duffel_access_token: str = ""
+    duffel_api_url: str = "https://api.duffel.com"
+    paystack_secret_key: str = ""
+    paystack_api_url: str = "https://api.paystack.co"
+    fx_api_url: str = ""
+    fx_markup_percent: Decimal = Decimal("0")
+    # Rates older than this are still shown (with their asOf) but never used to charge a traveller.
+    fx_max_charge_age_hours: int = 48
+    payment_currency: str = "NGN"
+
+    whatsapp_access_token: str = ""
+    whatsapp_phone_number_id: str = ""
+    whatsapp_app_secret: str = ""
+    whatsapp_verify_token: str = ""
+    whatsapp_api_url: str = "https://graph.facebook.com/v23.0"
+
+    sentry_dsn: str = ""
+    sentry_environment: str = ""
+    sentry_traces_sample_rate: float = 0.0
+
+    admin_pass: str = ""
+    secret_key: str = DEFAULT_SECRET_KEY
+    cors_origins: str = ""
+    forwarded_allow_ips: str = "127.0.0.1"
+
+    # Edge limits (additions to the contract, each with a production-safe default).
+    max_body_bytes: int = 1_048_576
+    graphql_max_depth: int = 10
+    graphql_max_aliases: int = 15
+    graphql_max_tokens: int = 2_000
+    graphql_document_cache_size: int = 1_024
+    log_level: str = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    upstream_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("payment_currency")
+    @classmethod
+    def _upper_currency(cls, value: str) -> str:
+        return value.strip().upper()
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def fx_max_charge_age(self) -> timedelta:
+        return timedelta(hours=self.fx_max_charge_age_hours)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def uses_mongodb(self) -> bool:
+        return self.database_url.startswith(("mongodb://", "mongodb+srv://"))
+
+    def upstream_modes(self) -> dict[str, str]:
+        """`live` when an upstream's credential is set, `sandbox` otherwise."""
+        return {
+            "duffel": "live" if self.duffel_access_token else "sandbox",
+            "paystack": "live" if self.paystack_secret_key else "sandbox",
+            "fx": "live" if self.fx_api_url else "sandbox",
+            "whatsapp": (
+                "live"
+                if self.whatsapp_access_token and self.whatsapp_phone_number_id
+                else "sandbox"
+            ),
+        }
+
+    def check_production_guards(self) -> None:
+        """Raise `SettingsError` with one clear line when production would start unsafely."""
+        if not self.is_production:
+            return
+        if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:
+            raise SettingsError(
+                "refusing to start: APP_ENV=production needs SECRET_KEY set to a random value "
+                "of at least 32 characters"
+            )
+        if not self.admin_pass:
+            raise SettingsError("refusing to start: APP_ENV=production needs ADMIN_PASS set")
+        sandboxed = sorted(k for k, mode in self.upstream_modes().items() if mode == "sandbox")
+        if sandboxed and not self.allow_sandbox:
+            raise SettingsError(
+                "refusing to start: APP_ENV=production with sandbox upstreams "
+                f"({', '.join(sandboxed)}); set their credentials or ALLOW_SANDBOX=true"
+            )
+
+
+def load_settings() -> Settings:
+    settings = Settings()
+    settings.check_production_guards()
+    return settings

@@ -1,0 +1,1 @@
+"""GraphQL types: thin declarative mappings of domain objects."""

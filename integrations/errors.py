@@ -1,0 +1,36 @@
+"""The few ways an upstream call fails, raised by the clients in `integrations/`."""
+
+from __future__ import annotations
+
+
+class UpstreamFailure(Exception):
+    """An upstream failure; `upstream` names the provider, `request_id` is theirs if known."""
+
+    def __init__(self, upstream: str, detail: str, *, request_id: str | None = None) -> None:
+        super().__init__(f"{upstream}: {detail}")
+        self.upstream = upstream
+        self.detail = detail
+        self.request_id = request_id
+
+
+class UpstreamUnavailable(UpstreamFailure):
+    """The upstream did not answer usefully: timeout, connection error, 5xx, 429 after retries."""
+
+
+class UpstreamError(UpstreamFailure):
+    """The upstream answered, but with something we cannot use (unexpected 4xx, malformed body)."""
+
+
+class UpstreamRejected(UpstreamFailure):
+    """The upstream refused the input (a validation error); `field` names the offending field."""
+
+    def __init__(
+        self,
+        upstream: str,
+        detail: str,
+        *,
+        field: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(upstream, detail, request_id=request_id)
+        self.field = field

@@ -1,0 +1,1 @@
+"""The domain: search, offers, bookings, payments, rates; plain functions over collaborators."""

@@ -1,0 +1,31 @@
+"""Who is calling: the three kinds of caller of the contract, plus the in-process assistant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class CallerKind(StrEnum):
+    ANONYMOUS = "anonymous"
+    TRAVELLER = "traveller"
+    PARTNER = "partner"
+    ADMIN = "admin"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    kind: CallerKind = CallerKind.ANONYMOUS
+    # The booking a traveller's access token is scoped to.
+    booking_reference: str | None = None
+    partner_id: str | None = None
+    # What rate limits and idempotency keys are scoped by (client address, key id, ...).
+    identity: str = "anonymous"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.kind is CallerKind.ADMIN
+
+
+ANONYMOUS = Caller()
