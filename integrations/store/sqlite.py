@@ -1,0 +1,513 @@
+"""SQLite storage through aiosqlite: the embedded default, one database file in WAL mode."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins  # `builtins.list` where a class defines a `list` method of its own
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import aiosqlite
+
+from integrations.store.base import (
+    BOOKING_CHANGEABLE_FIELDS,
+    NEW_CONVERSATION_STATE,
+    PAYMENT_CHANGEABLE_FIELDS,
+    ApiKeyRecord,
+    ApiKeyRepository,
+    BookingRecord,
+    BookingRepository,
+    Codec,
+    ConversationRecord,
+    ConversationRepository,
+    DuplicateKey,
+    PaymentRecord,
+    PaymentRepository,
+    ProcessedEventRepository,
+    StoreUnavailable,
+    check_json,
+    check_limit,
+    check_ttl,
+    status_list,
+)
+
+MEMORY = ":memory:"
+
+# Datetimes are TEXT columns; `stored_datetime` has already put them in UTC at millisecond
+# precision, so this fixed-width form compares as text in the same order as the instants.
+_CODEC = Codec(
+    encode_datetime=lambda value: value.isoformat(timespec="milliseconds"),
+    decode_datetime=datetime.fromisoformat,
+    encode_json=lambda value: json.dumps(value, separators=(",", ":"), allow_nan=False),
+    decode_json=json.loads,
+)
+
+# One transaction, so two processes starting together cannot see half a schema.
+_SCHEMA = """
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS bookings (
+    reference TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    partner_id TEXT,
+    offer_id TEXT NOT NULL,
+    total_amount TEXT NOT NULL,
+    total_currency TEXT NOT NULL,
+    airline_reference TEXT,
+    airline_order_id TEXT,
+    pay_by TEXT,
+    expires_at TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+-- The three booking listings (everything, by status, by partner) page newest first; the status
+-- index also serves the expiry sweep, which only ever scans the few unpaid bookings.
+CREATE INDEX IF NOT EXISTS bookings_by_created ON bookings (created_at, reference);
+CREATE INDEX IF NOT EXISTS bookings_by_status ON bookings (status, created_at, reference);
+CREATE INDEX IF NOT EXISTS bookings_by_partner ON bookings (partner_id, created_at, reference);
+
+CREATE TABLE IF NOT EXISTS payments (
+    reference TEXT PRIMARY KEY,
+    booking_reference TEXT NOT NULL,
+    status TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    amount_subunits INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    authorization_url TEXT,
+    paid_at TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS payments_by_booking ON payments (booking_reference, created_at);
+CREATE INDEX IF NOT EXISTS payments_by_status ON payments (status, created_at);
+
+CREATE TABLE IF NOT EXISTS conversations (
+    phone TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    data TEXT NOT NULL,
+    booking_references TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+-- Messages get their own rows so appending does not rewrite a growing conversation.
+CREATE TABLE IF NOT EXISTS conversation_messages (
+    id INTEGER PRIMARY KEY,
+    phone TEXT NOT NULL REFERENCES conversations (phone) ON DELETE CASCADE,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS conversation_messages_by_phone ON conversation_messages (phone, id);
+
+CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    prefix TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+
+CREATE TABLE IF NOT EXISTS processed_events (
+    key TEXT PRIMARY KEY,
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS processed_events_by_expiry ON processed_events (expires_at);
+COMMIT;
+"""
+
+_UNIQUE_VIOLATIONS = frozenset({"SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"})
+
+Row = sqlite3.Row
+R = TypeVar("R", BookingRecord, PaymentRecord)
+
+
+class _Connections:
+    """One writer connection behind a lock, and a reader that WAL lets run alongside it."""
+
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self._writer = writer
+        self._reader = reader
+        # Every write takes the lock: a statement issued while another task holds a transaction
+        # open on the shared writer would silently become part of that transaction.
+        self._write_lock = asyncio.Lock()
+
+    async def read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(await self._reader.execute_fetchall(sql, params))
+
+    async def write(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[Row]:
+        """Run one statement in its own transaction; returns what its RETURNING clause yields."""
+        async with self._write_lock:
+            try:
+                return list(await self._writer.execute_fetchall(sql, params))
+            except sqlite3.IntegrityError as error:
+                if error.sqlite_errorname in _UNIQUE_VIOLATIONS:
+                    raise DuplicateKey(str(error)) from error
+                raise
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The writer inside BEGIN IMMEDIATE, committed on success and rolled back on error."""
+        async with self._write_lock:
+            await self._writer.execute_fetchall("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+                await self._writer.execute_fetchall("COMMIT")
+            except BaseException:
+                # Never leave the shared writer inside a transaction the next write would join.
+                if self._writer.in_transaction:
+                    await self._writer.execute_fetchall("ROLLBACK")
+                raise
+
+    async def ping(self) -> None:
+        try:
+            await self._writer.execute_fetchall("SELECT 1")
+            await self._reader.execute_fetchall("SELECT 1")
+        # aiosqlite says ValueError once a connection is closed.
+        except (sqlite3.Error, ValueError) as error:
+            raise StoreUnavailable(f"sqlite: {error}") from error
+
+    async def close(self) -> None:
+        if self._reader is not self._writer:
+            await self._reader.close()
+        await self._writer.close()
+
+
+def _insert_sql(table: str, columns: Iterable[str]) -> str:
+    names = list(columns)
+    placeholders = ", ".join(f":{name}" for name in names)
+    # Table and column names come from the record classes, never from callers; values are bound.
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({placeholders}) RETURNING *"  # noqa: S608
+
+
+class _VersionedTable(Generic[R]):
+    """What bookings and payments share: create, get, and the compare-and-set status change."""
+
+    def __init__(
+        self, db: _Connections, table: str, record_type: type[R], changeable: frozenset[str]
+    ) -> None:
+        self._db = db
+        self._table = table
+        self._record_type: type[R] = record_type
+        self._changeable = changeable
+
+    async def create(self, record: R) -> R:
+        values = _CODEC.encode(record)
+        rows = await self._db.write(_insert_sql(self._table, values), values)
+        return _CODEC.decode(self._record_type, rows[0])
+
+    async def get(self, reference: str) -> R | None:
+        rows = await self._db.read(
+            f"SELECT * FROM {self._table} WHERE reference = ?",  # noqa: S608 - fixed table name
+            [reference],
+        )
+        return _CODEC.decode(self._record_type, rows[0]) if rows else None
+
+    async def transition(
+        self,
+        reference: str,
+        *,
+        from_statuses: Collection[str],
+        to_status: str,
+        changes: Mapping[str, Any] | None = None,
+        now: datetime,
+    ) -> R | None:
+        statuses = status_list(from_statuses)
+        return await self._update(
+            reference,
+            condition=f"status IN ({', '.join('?' for _ in statuses)})",
+            condition_params=statuses,
+            to_status=to_status,
+            changes=changes,
+            now=now,
+        )
+
+    async def _update(
+        self,
+        reference: str,
+        *,
+        condition: str,
+        condition_params: Sequence[Any],
+        to_status: str | None,
+        changes: Mapping[str, Any] | None,
+        now: datetime,
+    ) -> R | None:
+        # A single UPDATE ... WHERE <condition> RETURNING: the check and the write are one atomic
+        # statement, so of several racing callers exactly one sees its condition hold.
+        encoded = _CODEC.encode_changes(self._record_type, changes, self._changeable)
+        assignments = [f"{name} = ?" for name in encoded.fields]
+        params: list[Any] = list(encoded.fields.values())
+        if encoded.data:
+            assignments.append("data = json_set(data" + ", ?, json(?)" * len(encoded.data) + ")")
+            for key, value in encoded.data.items():
+                params += [f'$."{key}"', value]
+        if to_status is not None:
+            assignments.append("status = ?")
+            params.append(to_status)
+        assignments += ["version = version + 1", "updated_at = ?"]
+        params.append(_CODEC.encode_instant(now))
+        rows = await self._db.write(
+            # Names come from the changeable-field lists; every value is bound.
+            f"UPDATE {self._table} SET {', '.join(assignments)} "  # noqa: S608
+            f"WHERE reference = ? AND {condition} RETURNING *",
+            [*params, reference, *condition_params],
+        )
+        return _CODEC.decode(self._record_type, rows[0]) if rows else None
+
+
+def _booking_filters(status: str | None, partner_id: str | None) -> tuple[list[str], list[Any]]:
+    conditions: list[str] = []
+    params: list[Any] = []
+    if status is not None:
+        conditions.append("status = ?")
+        params.append(status)
+    if partner_id is not None:
+        conditions.append("partner_id = ?")
+        params.append(partner_id)
+    return conditions, params
+
+
+def _where(conditions: Sequence[str]) -> str:
+    return f"WHERE {' AND '.join(conditions)}" if conditions else ""
+
+
+class SqliteBookingRepository(_VersionedTable[BookingRecord]):
+    def __init__(self, db: _Connections) -> None:
+        super().__init__(db, "bookings", BookingRecord, BOOKING_CHANGEABLE_FIELDS)
+
+    async def update(
+        self,
+        reference: str,
+        *,
+        expected_version: int,
+        changes: Mapping[str, Any],
+        now: datetime | None = None,
+    ) -> BookingRecord | None:
+        return await self._update(
+            reference,
+            condition="version = ?",
+            condition_params=[expected_version],
+            to_status=None,
+            changes=changes,
+            now=now or datetime.now(UTC),
+        )
+
+    async def list(
+        self,
+        *,
+        status: str | None = None,
+        partner_id: str | None = None,
+        limit: int = 20,
+        after: tuple[datetime, str] | None = None,
+    ) -> builtins.list[BookingRecord]:
+        conditions, params = _booking_filters(status, partner_id)
+        if after is not None:
+            conditions.append("(created_at, reference) < (?, ?)")
+            params += [_CODEC.encode_instant(after[0]), after[1]]
+        rows = await self._db.read(
+            f"SELECT * FROM bookings {_where(conditions)} "  # noqa: S608 - fixed fragments
+            "ORDER BY created_at DESC, reference DESC LIMIT ?",
+            [*params, check_limit(limit)],
+        )
+        return [_CODEC.decode(BookingRecord, row) for row in rows]
+
+    async def count(self, *, status: str | None = None, partner_id: str | None = None) -> int:
+        conditions, params = _booking_filters(status, partner_id)
+        rows = await self._db.read(
+            f"SELECT COUNT(*) FROM bookings {_where(conditions)}",  # noqa: S608 - fixed fragments
+            params,
+        )
+        return int(rows[0][0])
+
+    async def list_by_status_before(
+        self, status: str, before: datetime, limit: int = 100
+    ) -> builtins.list[BookingRecord]:
+        rows = await self._db.read(
+            "SELECT * FROM bookings WHERE status = ? AND expires_at < ? "
+            "ORDER BY expires_at, reference LIMIT ?",
+            [status, _CODEC.encode_instant(before), check_limit(limit)],
+        )
+        return [_CODEC.decode(BookingRecord, row) for row in rows]
+
+
+class SqlitePaymentRepository(_VersionedTable[PaymentRecord]):
+    def __init__(self, db: _Connections) -> None:
+        super().__init__(db, "payments", PaymentRecord, PAYMENT_CHANGEABLE_FIELDS)
+
+    async def get_latest_for_booking(self, booking_reference: str) -> PaymentRecord | None:
+        rows = await self._db.read(
+            "SELECT * FROM payments WHERE booking_reference = ? "
+            "ORDER BY created_at DESC, reference DESC LIMIT 1",
+            [booking_reference],
+        )
+        return _CODEC.decode(PaymentRecord, rows[0]) if rows else None
+
+    async def list_by_status_before(
+        self, status: str, before: datetime, limit: int = 100
+    ) -> list[PaymentRecord]:
+        rows = await self._db.read(
+            "SELECT * FROM payments WHERE status = ? AND created_at < ? "
+            "ORDER BY created_at, reference LIMIT ?",
+            [status, _CODEC.encode_instant(before), check_limit(limit)],
+        )
+        return [_CODEC.decode(PaymentRecord, row) for row in rows]
+
+
+class SqliteConversationRepository:
+    def __init__(self, db: _Connections) -> None:
+        self._db = db
+
+    async def get(self, phone: str) -> ConversationRecord | None:
+        rows = await self._db.read("SELECT * FROM conversations WHERE phone = ?", [phone])
+        if not rows:
+            return None
+        bodies = await self._db.read(
+            "SELECT body FROM conversation_messages WHERE phone = ? ORDER BY id", [phone]
+        )
+        messages = [_CODEC.decode_json(body["body"]) for body in bodies]
+        return _CODEC.decode(ConversationRecord, rows[0], messages=messages)
+
+    async def save(self, record: ConversationRecord) -> None:
+        await self._db.write(
+            "INSERT INTO conversations "
+            "(phone, state, data, booking_references, created_at, updated_at) "
+            "VALUES (:phone, :state, :data, :booking_references, :created_at, :updated_at) "
+            "ON CONFLICT (phone) DO UPDATE SET state = excluded.state, data = excluded.data, "
+            "booking_references = excluded.booking_references, updated_at = excluded.updated_at",
+            _CODEC.encode(record),
+        )
+
+    async def append_messages(
+        self, phone: str, messages: Sequence[Mapping[str, Any]], now: datetime
+    ) -> None:
+        bodies = []
+        for index, message in enumerate(messages):
+            body = dict(message)
+            check_json(body, f"messages[{index}]")
+            bodies.append((phone, _CODEC.encode_json(body)))
+        stamp = _CODEC.encode_instant(now)
+        async with self._db.transaction() as writer:
+            await writer.execute_fetchall(
+                "INSERT INTO conversations "
+                "(phone, state, data, booking_references, created_at, updated_at) "
+                "VALUES (?, ?, '{}', '[]', ?, ?) "
+                "ON CONFLICT (phone) DO UPDATE SET updated_at = excluded.updated_at",
+                [phone, NEW_CONVERSATION_STATE, stamp, stamp],
+            )
+            await writer.executemany(
+                "INSERT INTO conversation_messages (phone, body) VALUES (?, ?)", bodies
+            )
+
+
+class SqliteApiKeyRepository:
+    def __init__(self, db: _Connections) -> None:
+        self._db = db
+
+    async def create(self, record: ApiKeyRecord) -> ApiKeyRecord:
+        values = _CODEC.encode(record)
+        rows = await self._db.write(_insert_sql("api_keys", values), values)
+        return _CODEC.decode(ApiKeyRecord, rows[0])
+
+    async def get_by_hash(self, key_hash: str) -> ApiKeyRecord | None:
+        rows = await self._db.read("SELECT * FROM api_keys WHERE key_hash = ?", [key_hash])
+        return _CODEC.decode(ApiKeyRecord, rows[0]) if rows else None
+
+    async def list(self) -> builtins.list[ApiKeyRecord]:
+        rows = await self._db.read("SELECT * FROM api_keys ORDER BY created_at, id")
+        return [_CODEC.decode(ApiKeyRecord, row) for row in rows]
+
+    async def revoke(self, id: str, now: datetime) -> bool:
+        rows = await self._db.write(
+            "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING id",
+            [_CODEC.encode_instant(now), id],
+        )
+        return bool(rows)
+
+
+class SqliteProcessedEventRepository:
+    def __init__(self, db: _Connections) -> None:
+        self._db = db
+
+    async def record(self, key: str, *, now: datetime, ttl: timedelta) -> bool:
+        # One statement against the primary key: a new key inserts, an expired one is taken over,
+        # a live one is left alone and RETURNING yields nothing.
+        rows = await self._db.write(
+            "INSERT INTO processed_events (key, expires_at) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at "
+            "WHERE processed_events.expires_at <= ? RETURNING key",
+            [key, _CODEC.encode_instant(now + check_ttl(ttl)), _CODEC.encode_instant(now)],
+        )
+        return bool(rows)
+
+    async def purge_expired(self, now: datetime) -> int:
+        rows = await self._db.write(
+            "DELETE FROM processed_events WHERE expires_at <= ? RETURNING key",
+            [_CODEC.encode_instant(now)],
+        )
+        return len(rows)
+
+
+async def _connect(path: str, *, reader: bool) -> aiosqlite.Connection:
+    # isolation_level=None: each statement commits on its own; multi-statement writes say BEGIN.
+    connection = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        connection.row_factory = aiosqlite.Row
+        # Wait for another process's write lock rather than fail at once with "database is locked".
+        await connection.execute_fetchall("PRAGMA busy_timeout = 5000")
+        await connection.execute_fetchall("PRAGMA foreign_keys = ON")
+        if reader:
+            await connection.execute_fetchall("PRAGMA query_only = ON")
+        else:
+            # WAL lets readers (this process's and others') run while a write is in progress; the
+            # mode is stored in the file. NORMAL sync is durable enough in WAL and much faster.
+            await connection.execute_fetchall("PRAGMA journal_mode = WAL")
+            await connection.execute_fetchall("PRAGMA synchronous = NORMAL")
+    except BaseException:
+        await connection.close()
+        raise
+    return connection
+
+
+class SqliteStore:
+    """Every repository over one SQLite database file (or one in-memory database)."""
+
+    kind = "sqlite"
+
+    def __init__(self, db: _Connections, path: str) -> None:
+        self.path = path
+        self._db = db
+        self.bookings: BookingRepository = SqliteBookingRepository(db)
+        self.payments: PaymentRepository = SqlitePaymentRepository(db)
+        self.conversations: ConversationRepository = SqliteConversationRepository(db)
+        self.api_keys: ApiKeyRepository = SqliteApiKeyRepository(db)
+        self.processed_events: ProcessedEventRepository = SqliteProcessedEventRepository(db)
+
+    @classmethod
+    async def open(cls, path: str) -> SqliteStore:
+        """Open (creating the file, its parent folders and the schema if needed) the database
+        at `path`, relative to the working directory unless absolute; ":memory:" keeps it in
+        memory for the life of the store."""
+        if path != MEMORY:
+            await asyncio.to_thread(Path(path).parent.mkdir, parents=True, exist_ok=True)
+        writer = await _connect(path, reader=False)
+        try:
+            await writer.executescript(_SCHEMA)
+            # A second connection to ":memory:" would be a different, empty database.
+            reader = writer if path == MEMORY else await _connect(path, reader=True)
+        except BaseException:
+            await writer.close()
+            raise
+        return cls(_Connections(writer, reader), path)
+
+    async def ping(self) -> None:
+        await self._db.ping()
+
+    async def close(self) -> None:
+        await self._db.close()
