@@ -1,0 +1,218 @@
+"""Exchange-rate providers: the open.er-api.com client and the bundled sandbox reference rates."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Context, Decimal
+from functools import cached_property
+from importlib import resources
+from types import MappingProxyType
+from typing import Annotated, Any, NoReturn, Protocol
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from integrations.errors import UpstreamError, UpstreamUnavailable
+
+OPEN_ER_API = "open.er-api.com"
+
+# Unix seconds up to the last second of year 9999, so a bogus timestamp fails validation
+# instead of overflowing `datetime.fromtimestamp`.
+_MAX_UNIX = 253_402_300_799
+
+# The provider publishes at most ten significant digits; cross rates keep the same precision
+# rather than Decimal's 28 digits of arithmetic noise.
+_CROSS_RATE_CONTEXT = Context(prec=10)
+
+_CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+_Rate = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+_Unix = Annotated[int, Field(ge=0, le=_MAX_UNIX)]
+
+
+@dataclass(frozen=True, slots=True)
+class RateTable:
+    """How many units of each currency one unit of `base` buys, as published at `as_of`."""
+
+    base: str
+    rates: Mapping[str, Decimal]
+    as_of: datetime
+    next_update: datetime | None
+    source: str
+
+
+class RatesProvider(Protocol):
+    async def latest(self, base: str) -> RateTable: ...
+
+
+class UnknownBaseCurrency(UpstreamError):
+    """The provider publishes no rates for this base currency."""
+
+    def __init__(self, currency: str, *, upstream: str = OPEN_ER_API) -> None:
+        super().__init__(upstream, f"no rates published for base currency {currency!r}")
+        self.currency = currency
+
+
+class _LatestRates(BaseModel):
+    """The part of `GET /v6/latest/{base}` the gateway relies on."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    base_code: _CurrencyCode
+    time_last_update_unix: _Unix
+    time_next_update_unix: _Unix | None = None
+    rates: dict[_CurrencyCode, _Rate]
+
+
+def _clean_base(base: str) -> str:
+    code = base.strip().upper()
+    # Also keeps anything but a plain code out of the request path.
+    if len(code) != 3 or not (code.isascii() and code.isalpha()):
+        raise UnknownBaseCurrency(code[:16])
+    return code
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"non-finite number {name} in body")
+
+
+def _with_base(rates: Mapping[str, Decimal], base: str) -> Mapping[str, Decimal]:
+    return MappingProxyType({**rates, base: Decimal(1)})
+
+
+def _parse_latest(code: str, response: httpx.Response) -> RateTable:
+    """The table in a non-5xx answer, or the `Upstream*` failure it amounts to."""
+    status = response.status_code
+    try:
+        body: Any = json.loads(
+            response.content,
+            parse_float=Decimal,
+            parse_int=Decimal,
+            parse_constant=_reject_constant,
+        )
+    except ValueError:
+        body = None
+    error_type = body.get("error-type") if isinstance(body, dict) else None
+    if error_type == "unsupported-code":
+        raise UnknownBaseCurrency(code)
+    if status == 429 or error_type == "rate-limited":
+        # The open endpoint asks clients to back off for about twenty minutes, so an
+        # immediate retry would only prolong the limit; the last good rates cover the gap.
+        raise UpstreamUnavailable(OPEN_ER_API, "rate limited")
+    if status != 200:
+        raise UpstreamError(OPEN_ER_API, f"HTTP {status}")
+    if not isinstance(body, dict):
+        raise UpstreamError(OPEN_ER_API, "response body is not a JSON object")
+    if body.get("result") != "success":
+        raise UpstreamError(OPEN_ER_API, f"result {body.get('result')!r} ({error_type})")
+    try:
+        latest = _LatestRates.model_validate(body)
+    except ValidationError as exc:
+        raise UpstreamError(OPEN_ER_API, f"malformed body: {exc.error_count()} errors") from exc
+    if latest.base_code != code:
+        raise UpstreamError(OPEN_ER_API, f"asked for {code}, got {latest.base_code}")
+    next_unix = latest.time_next_update_unix
+    return RateTable(
+        base=code,
+        rates=_with_base(latest.rates, code),
+        as_of=datetime.fromtimestamp(latest.time_last_update_unix, UTC),
+        # The provider writes 0 for "not scheduled".
+        next_update=datetime.fromtimestamp(next_unix, UTC) if next_unix else None,
+        source=OPEN_ER_API,
+    )
+
+
+class OpenErApiClient:
+    """`GET {base_url}/latest/{BASE}` on ExchangeRate-API's open access endpoint (no key)."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        timeout: float = 5.0,
+        retries: int = 2,
+        *,
+        backoff_seconds: float = 0.25,
+    ) -> None:
+        self._http = http
+        self._base_url = base_url.rstrip("/")
+        self._timeout = timeout
+        self._retries = max(0, retries)
+        self._backoff_seconds = backoff_seconds
+
+    async def latest(self, base: str) -> RateTable:
+        code = _clean_base(base)
+        url = f"{self._base_url}/latest/{code}"
+        retried = 0
+        while True:
+            try:
+                response = await self._fetch(url)
+            except UpstreamUnavailable:
+                if retried == self._retries:
+                    raise
+                retried += 1
+                # Full jitter, so replicas that failed together do not retry together.
+                ceiling = self._backoff_seconds * 2 ** (retried - 1)
+                await asyncio.sleep(random.uniform(0, ceiling))  # noqa: S311 - jitter, not a secret
+                continue
+            return _parse_latest(code, response)
+
+    async def _fetch(self, url: str) -> httpx.Response:
+        """One GET; raises `UpstreamUnavailable` for the failures worth retrying."""
+        try:
+            response = await self._http.get(
+                url, timeout=self._timeout, headers={"Accept": "application/json"}
+            )
+        except httpx.TimeoutException as exc:
+            raise UpstreamUnavailable(OPEN_ER_API, f"timed out after {self._timeout}s") from exc
+        except httpx.TransportError as exc:
+            detail = f"connection failed ({type(exc).__name__})"
+            raise UpstreamUnavailable(OPEN_ER_API, detail) from exc
+        if response.status_code >= 500:
+            raise UpstreamUnavailable(OPEN_ER_API, f"HTTP {response.status_code}")
+        return response
+
+
+class SandboxRates:
+    """Bundled USD reference rates, crossed to any base, so a fresh checkout runs offline."""
+
+    @cached_property
+    def _reference(self) -> RateTable:
+        text = (resources.files("integrations") / "data" / "reference_rates.json").read_text(
+            encoding="utf-8"
+        )
+        data = json.loads(text)
+        as_of = datetime.fromisoformat(data["as_of"]).astimezone(UTC)
+        base: str = data["base"]
+        rates = {code: Decimal(rate) for code, rate in data["rates"].items()}
+        return RateTable(
+            base=base,
+            rates=_with_base(rates, base),
+            as_of=as_of,
+            next_update=None,
+            source=f"sandbox: bundled reference rates of {as_of.date().isoformat()}",
+        )
+
+    async def latest(self, base: str) -> RateTable:
+        reference = self._reference
+        code = _clean_base(base)
+        if code == reference.base:
+            return reference
+        divisor = reference.rates.get(code)
+        if divisor is None:
+            raise UnknownBaseCurrency(code, upstream="sandbox")
+        crossed = {
+            quote: _CROSS_RATE_CONTEXT.divide(rate, divisor)
+            for quote, rate in reference.rates.items()
+        }
+        return RateTable(
+            base=code,
+            rates=_with_base(crossed, code),
+            as_of=reference.as_of,
+            next_update=None,
+            source=reference.source,
+        )
