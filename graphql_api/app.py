@@ -30,15 +30,19 @@ from graphql_api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware,
 from graphql_api.observability import configure_logging, init_sentry
 from graphql_api.schema import build_schema
 from graphql_api.settings import Settings, load_settings
+from integrations.duffel import DuffelClient
+from integrations.flights import FlightProvider
 from integrations.fx import OpenErApiClient, RatesProvider, SandboxRates
+from integrations.sandbox_flights import SandboxFlights
 from integrations.shared_state import open_shared_state
 from integrations.store import open_store
 from resolvers.access import Caller
+from resolvers.flights import FlightService
 from resolvers.rates import RatesService
 
 log = logging.getLogger("sureflights")
 
-USER_AGENT = "SureFlights/0.1 (+https://github.com/sureflights)"
+USER_AGENT = "SureFlights/0.1"
 
 
 def _upstream_client(base_url: str, timeout: float) -> httpx.AsyncClient:
@@ -121,8 +125,26 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     settings.fx_max_charge_age if settings.fx_api_url else timedelta.max
                 ),
             )
+            flight_provider: FlightProvider = (
+                DuffelClient(
+                    clients["duffel"],
+                    base_url=settings.duffel_api_url,
+                    access_token=settings.duffel_access_token,
+                    supplier_timeout_ms=settings.duffel_supplier_timeout_ms,
+                )
+                if settings.duffel_access_token
+                else SandboxFlights()
+            )
+            flights = FlightService(
+                flight_provider, shared.cache, rates, default_currency=settings.payment_currency
+            )
             app.state.services = Services(
-                settings=settings, store=store, shared=shared, rates=rates, http_clients=clients
+                settings=settings,
+                store=store,
+                shared=shared,
+                rates=rates,
+                flights=flights,
+                http_clients=clients,
             )
             log.info(
                 "gateway started",

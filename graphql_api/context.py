@@ -7,14 +7,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import httpx
+import strawberry
 
 from resolvers.access import ANONYMOUS, Caller
 
 if TYPE_CHECKING:
-    from integrations.shared_state import SharedState
-
     from graphql_api.settings import Settings
+    from integrations.shared_state import SharedState
     from integrations.store import Store
+    from resolvers.flights import FlightService
     from resolvers.rates import RatesService
 
 
@@ -26,6 +27,7 @@ class Services:
     store: Store
     shared: SharedState
     rates: RatesService
+    flights: FlightService
     http_clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
 
 
@@ -35,3 +37,6 @@ class RequestContext:
     request_id: str
     caller: Caller = ANONYMOUS
     headers: Mapping[str, str] = field(default_factory=dict)
+
+
+Info = strawberry.Info[RequestContext, None]

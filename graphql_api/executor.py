@@ -19,7 +19,6 @@ from graphql import (
     GraphQLError,
     OperationDefinitionNode,
     OperationType,
-    execute,
     parse,
     specified_rules,
     validate,
@@ -78,6 +77,10 @@ class GraphQLExecutor:
         self.schema = schema
         self.limits = limits or GraphQLLimits()
         self._graphql_schema = schema._schema
+        # Results are always single payloads: without @defer and @stream in the schema (checked
+        # here once, not on every request as `graphql.execute` does) nothing is delivered later.
+        if any(self._graphql_schema.get_directive(name) for name in ("defer", "stream")):
+            raise ValueError("incremental delivery (@defer, @stream) is not served over HTTP")
         self._rules = (*specified_rules, *self.limits.rules())
         self._hide_suggestions = hide_suggestions
         self._cache: OrderedDict[str, PreparedDocument] = OrderedDict()
@@ -128,15 +131,18 @@ class GraphQLExecutor:
                 None,
                 [GraphQLError("Subscriptions are served over WebSocket on /graphql.")],
             )
-        result = execute(
+        # `graphql.execute` minus its per-call schema checks and wrapper coroutines.
+        executor = StrawberryGraphQLCoreExecutionContext.build(
             self._graphql_schema,
             prepared.document,
             context_value=context,
-            variable_values=variables,
+            raw_variable_values=variables,
             operation_name=operation_name,
-            executor_class=StrawberryGraphQLCoreExecutionContext,
             hide_suggestions=self._hide_suggestions,
         )
+        if isinstance(executor, list):
+            return ExecutionResult(None, executor)  # variables that do not coerce
+        result = executor.execute_operation()
         if is_awaitable(result):
             result = await result
         assert isinstance(result, ExecutionResult)

@@ -4,18 +4,22 @@ Follows the GraphQL-over-HTTP specification: `application/graphql-response+json`
 4xx statuses for requests that never executed (bad JSON, bad parameters, documents that do not
 parse or validate, variables that do not coerce), while legacy `application/json` answers keep
 200 for well-formed requests. GET runs queries only; GET with `Accept: text/html` serves GraphiQL.
+
+The endpoint is a plain ASGI app rather than a Starlette request handler: every GraphQL request
+passes through it, and it needs only the raw headers, the body and one response message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from typing import Any
 
 import orjson
 from graphql import ExecutionResult, GraphQLError, OperationType
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
 from strawberry.http.ides import get_graphql_ide_html
 
 from graphql_api.errors import format_error
@@ -26,25 +30,31 @@ GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
 
 ContextFactory = Callable[[Request], Awaitable[Any]]
+RawHeaders = list[tuple[bytes, bytes]]
 
 _CONTENT_TYPES = {
-    GRAPHQL_RESPONSE_JSON: f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8",
-    APPLICATION_JSON: f"{APPLICATION_JSON}; charset=utf-8",
+    GRAPHQL_RESPONSE_JSON: b"application/graphql-response+json; charset=utf-8",
+    APPLICATION_JSON: b"application/json; charset=utf-8",
 }
+_HTML = b"text/html; charset=utf-8"
 _NOT_ACCEPTABLE = f"Accept {GRAPHQL_RESPONSE_JSON} or {APPLICATION_JSON} to use this endpoint."
 _UNSUPPORTED_BODY = "POST /graphql takes a JSON body with Content-Type: application/json."
+_ALLOW_POST: RawHeaders = [(b"allow", b"POST")]
+_ALLOW_GET_POST: RawHeaders = [(b"allow", b"GET, POST")]
 
 
 class RequestError(Exception):
     """The request itself is unusable; nothing was executed."""
 
-    def __init__(
-        self, message: str, status: int = 400, headers: Mapping[str, str] | None = None
-    ) -> None:
+    def __init__(self, message: str, status: int = 400, headers: RawHeaders | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
-        self.headers = headers
+        self.headers = headers or []
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its body arrived; there is no one to answer."""
 
 
 def _media_ranges(accept: str) -> list[tuple[str, float]]:
@@ -67,7 +77,7 @@ def _media_ranges(accept: str) -> list[tuple[str, float]]:
     return ranges
 
 
-# Clients send a handful of distinct Accept headers, so each is parsed once.
+# Clients send a handful of distinct Accept and Content-Type headers, so each is parsed once.
 @lru_cache(maxsize=256)
 def negotiate(accept: str | None) -> str | None:
     """The response media type for an Accept header, None when nothing we serve is acceptable."""
@@ -110,19 +120,37 @@ def _is_json_body(content_type: str) -> bool:
     return True
 
 
-def _json_response(
-    body: Any, status: int, media_type: str, headers: Mapping[str, str] | None = None
-) -> Response:
-    return Response(
-        orjson.dumps(body),
-        status_code=status,
-        headers=headers,
-        media_type=_CONTENT_TYPES[media_type],
+def _request_headers(scope: Scope) -> tuple[str | None, str | None]:
+    """`Accept` and `Content-Type`, found in one pass over the raw headers."""
+    accept = content_type = None
+    for name, value in scope["headers"]:
+        if name == b"accept":
+            accept = value.decode("latin-1")
+        elif name == b"content-type":
+            content_type = value.decode("latin-1")
+    return accept, content_type
+
+
+def _request_id(scope: Scope) -> str:
+    state = scope.get("state")
+    request_id = state.get("request_id") if state else None
+    return request_id or request_id_var.get() or new_request_id()
+
+
+async def _send(
+    send: Send, status: int, content_type: bytes, body: bytes, headers: RawHeaders | None = None
+) -> None:
+    raw_headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]
+    if headers:
+        raw_headers.extend(headers)
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _error_body(message: str) -> bytes:
+    return orjson.dumps(
+        {"errors": [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]}
     )
-
-
-def _error_body(message: str) -> dict[str, Any]:
-    return {"errors": [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]}
 
 
 def _client_error(error: GraphQLError) -> dict[str, Any]:
@@ -145,8 +173,8 @@ def _parse_json_param(raw: str | None, name: str) -> Any:
         raise RequestError(f"The '{name}' parameter is not valid JSON.") from error
 
 
-def _get_params(request: Request) -> dict[str, Any]:
-    query_params = request.query_params
+def _get_params(scope: Scope) -> dict[str, Any]:
+    query_params = QueryParams(scope["query_string"])
     return {
         "query": query_params.get("query"),
         "variables": _parse_json_param(query_params.get("variables"), "variables"),
@@ -155,10 +183,27 @@ def _get_params(request: Request) -> dict[str, Any]:
     }
 
 
-async def _post_params(request: Request, content_type: str | None) -> dict[str, Any]:
+async def _read_body(receive: Receive) -> bytes:
+    message = await receive()
+    if message["type"] != "http.request":
+        raise ClientDisconnected
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        return body
+    chunks = [body]
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnected
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _post_params(receive: Receive, content_type: str | None) -> dict[str, Any]:
     if content_type is None or not _is_json_body(content_type):
         raise RequestError(_UNSUPPORTED_BODY, status=415)
-    body = await request.body()
+    body = await _read_body(receive)
     if not body:
         raise RequestError('The request body is empty; send {"query": "..."}.')
     try:
@@ -188,25 +233,6 @@ def _check_params(params: dict[str, Any]) -> tuple[str, dict[str, Any] | None, s
     return query, variables, operation_name
 
 
-def _negotiation_headers(
-    raw_headers: Iterable[tuple[bytes, bytes]],
-) -> tuple[str | None, str | None]:
-    """`Accept` and `Content-Type`, found in one pass over the raw headers."""
-    accept = content_type = None
-    for name, value in raw_headers:
-        if name == b"accept":
-            accept = value.decode("latin-1")
-        elif name == b"content-type":
-            content_type = value.decode("latin-1")
-    return accept, content_type
-
-
-def _request_id(request: Request) -> str:
-    state = request.scope.get("state")
-    request_id = state.get("request_id") if state else None
-    return request_id or request_id_var.get() or new_request_id()
-
-
 def _is_request_error(result: ExecutionResult) -> bool:
     """Errors with no data and no field path were raised before execution (variable coercion)."""
     return (
@@ -216,91 +242,98 @@ def _is_request_error(result: ExecutionResult) -> bool:
     )
 
 
+def _unselected_operation(prepared: PreparedDocument, operation_name: str | None) -> str:
+    if operation_name:
+        return f"No operation named '{operation_name}' in the document."
+    if prepared.operations:
+        return "The document holds several operations; name one with 'operationName'."
+    return "The document holds no operation to run."
+
+
 class GraphQLHTTPEndpoint:
-    """GET and POST `/graphql`; `endpoint` is the Starlette request handler."""
+    """GET and POST `/graphql`; `endpoint` is the ASGI app to route there."""
 
     def __init__(self, executor: GraphQLExecutor, context_factory: ContextFactory) -> None:
         self.executor = executor
         self.context_factory = context_factory
-        self._ide_html = get_graphql_ide_html(graphql_ide="graphiql")
+        self._ide_html = get_graphql_ide_html(graphql_ide="graphiql").encode()
 
-    async def endpoint(self, request: Request) -> Response:
-        accept, content_type = _negotiation_headers(request.scope["headers"])
-        method = request.method
+    @property
+    def endpoint(self) -> GraphQLHTTPEndpoint:
+        # An instance (not a function) is mounted by Starlette as an ASGI app.
+        return self
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        accept, content_type = _request_headers(scope)
+        method = scope["method"]
         if (
             method == "GET"
             and accept
             and _accepts_html(accept)
-            and "query" not in request.query_params
+            and "query" not in QueryParams(scope["query_string"])
         ):
-            return HTMLResponse(self._ide_html)
+            await _send(send, 200, _HTML, self._ide_html)
+            return
         media_type = negotiate(accept)
         if media_type is None:
-            return _json_response(_error_body(_NOT_ACCEPTABLE), 406, APPLICATION_JSON)
+            await _send(send, 406, _CONTENT_TYPES[APPLICATION_JSON], _error_body(_NOT_ACCEPTABLE))
+            return
+        headers = None
         try:
-            return await self._handle(request, method, content_type, media_type)
+            status, body = await self._respond(scope, receive, method, content_type, media_type)
         except RequestError as error:
-            return _json_response(
-                _error_body(error.message), error.status, media_type, error.headers
-            )
+            status, body, headers = error.status, _error_body(error.message), error.headers
+        except ClientDisconnected:
+            return
         except Exception as error:
             # Whatever escaped is answered in the contract's shape with the request id; the
             # detail goes to the log and Sentry only.
             unexpected = GraphQLError(str(error), original_error=error)
-            body = {"errors": [format_error(unexpected, _request_id(request))]}
-            return _json_response(body, 500, media_type)
+            status = 500
+            body = orjson.dumps({"errors": [format_error(unexpected, _request_id(scope))]})
+        await _send(send, status, _CONTENT_TYPES[media_type], body, headers)
 
-    async def _handle(
-        self, request: Request, method: str, content_type: str | None, media_type: str
-    ) -> Response:
+    async def _respond(
+        self,
+        scope: Scope,
+        receive: Receive,
+        method: str,
+        content_type: str | None,
+        media_type: str,
+    ) -> tuple[int, bytes]:
+        """The status and JSON body for a GraphQL request; `RequestError` when there is none."""
         if method == "POST":
-            params = await _post_params(request, content_type)
+            params = await _post_params(receive, content_type)
         elif method == "GET":
-            params = _get_params(request)
+            params = _get_params(scope)
         else:
-            raise RequestError(
-                "Use GET or POST on /graphql.", status=405, headers={"Allow": "GET, POST"}
-            )
+            raise RequestError("Use GET or POST on /graphql.", 405, _ALLOW_GET_POST)
         query, variables, operation_name = _check_params(params)
         prepared = self.executor.prepare(query)
         operation = prepared.operation_type(operation_name) if prepared.parsed else None
         # Checked before validation errors, so a GET mutation is refused whatever else is wrong.
         if method != "POST" and operation not in (None, OperationType.QUERY):
-            raise RequestError(
-                "GET runs queries only; send mutations with POST.",
-                status=405,
-                headers={"Allow": "POST"},
-            )
+            raise RequestError("GET runs queries only; send mutations with POST.", 405, _ALLOW_POST)
         if prepared.errors:
             return self._not_executed(prepared.errors, media_type)
         if operation is None:
-            return self._not_executed(
-                [GraphQLError(self._unselected_operation(prepared, operation_name))], media_type
-            )
-        context = await self.context_factory(request)
+            message = _unselected_operation(prepared, operation_name)
+            return self._not_executed([GraphQLError(message)], media_type)
+        context = await self.context_factory(Request(scope, receive))
         result = await self.executor.execute(
             prepared, context=context, variables=variables, operation_name=operation_name
         )
         if _is_request_error(result):
             # Variables that do not coerce also stop the request before execution.
             return self._not_executed(result.errors or [], media_type)
-        body: dict[str, Any] = {}
-        if result.errors:
-            request_id = context.request_id
-            body["errors"] = [format_error(e, request_id) for e in result.errors]
-        body["data"] = result.data
-        return _json_response(body, 200, media_type)
+        if not result.errors:
+            return 200, orjson.dumps({"data": result.data})
+        request_id = context.request_id
+        errors = [format_error(e, request_id) for e in result.errors]
+        return 200, orjson.dumps({"errors": errors, "data": result.data})
 
     @staticmethod
-    def _unselected_operation(prepared: PreparedDocument, operation_name: str | None) -> str:
-        if operation_name:
-            return f"No operation named '{operation_name}' in the document."
-        if prepared.operations:
-            return "The document holds several operations; name one with 'operationName'."
-        return "The document holds no operation to run."
-
-    @staticmethod
-    def _not_executed(errors: list[GraphQLError], media_type: str) -> Response:
+    def _not_executed(errors: list[GraphQLError], media_type: str) -> tuple[int, bytes]:
         """A request error: no `data` entry, and the spec's 400 for its own media type."""
         status = 400 if media_type == GRAPHQL_RESPONSE_JSON else 200
-        return _json_response({"errors": [_client_error(e) for e in errors]}, status, media_type)
+        return status, orjson.dumps({"errors": [_client_error(e) for e in errors]})

@@ -10,16 +10,42 @@ from typing import Annotated
 import strawberry
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
 
-from graphql_api.context import RequestContext
+from graphql_api.context import Info
 from graphql_api.executor import GraphQLLimits
 from graphql_api.masking import MaskDomainErrors
+from graphql_api.types.flights import FlightOffer, FlightSearch, FlightSearchInput, Place
 from graphql_api.types.money import ExchangeRate, Money
-
-Info = strawberry.Info[RequestContext, None]
+from resolvers.money import normalize_currency
 
 
 @strawberry.type
 class Query:
+    @strawberry.field(description="Search flights; offers are cached until the earliest expires.")
+    async def search_flights(self, info: Info, input: FlightSearchInput) -> FlightSearch:
+        search = await info.context.services.flights.search(input.to_query())
+        return FlightSearch.from_domain(search)
+
+    @strawberry.field(description="A search again by id, without asking the airline, while valid.")
+    async def flight_search(
+        self, info: Info, id: strawberry.ID, currency: str | None = None
+    ) -> FlightSearch | None:
+        search = await info.context.services.flights.get_search(str(id), currency=currency)
+        return FlightSearch.from_domain(search) if search else None
+
+    @strawberry.field(description="An offer with its current price, asked of the airline now.")
+    async def offer(
+        self, info: Info, id: strawberry.ID, currency: str | None = None
+    ) -> FlightOffer | None:
+        services = info.context.services
+        found = await services.flights.get_offer(str(id))
+        display = normalize_currency(currency or services.settings.payment_currency)
+        return FlightOffer.from_domain(found, display)
+
+    @strawberry.field(description='Airports and cities matching a name or code, e.g. "lag".')
+    async def places(self, info: Info, query: str, first: int = 10) -> list[Place]:
+        found = await info.context.services.flights.suggest_places(query, first=first)
+        return [Place.from_domain(p) for p in found]
+
     @strawberry.field(description="The current rate from `base` to `quote` (ISO 4217 codes).")
     async def exchange_rate(self, info: Info, base: str, quote: str) -> ExchangeRate:
         rate = await info.context.services.rates.exchange_rate(base, quote)

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
 
     duffel_access_token: str = ""
     duffel_api_url: str = "https://api.duffel.com"
+    # How long Duffel may wait for airlines during a search; our timeout adds a margin to it.
+    duffel_supplier_timeout_ms: int = Field(default=20_000, ge=2_000, le=60_000)
     paystack_secret_key: str = ""
     paystack_api_url: str = "https://api.paystack.co"
     fx_api_url: str = ""

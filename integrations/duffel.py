@@ -844,8 +844,8 @@ class DuffelClient:
         wire = self._read(answer, _Envelope[_WireOffer]).data
         return self._map(answer, lambda: _offer(wire, self.mode))
 
-    async def suggest_places(self, query: str) -> list[Place]:
-        """`GET /places/suggestions?query=`: matching airports and cities, each on its own."""
+    async def suggest_places(self, query: str, limit: int = 10) -> list[Place]:
+        """`GET /places/suggestions?query=`: up to `limit` matching airports and cities."""
         answer = await self._send(
             _Call(
                 "GET",
@@ -863,7 +863,7 @@ class DuffelClient:
                 continue
             if wire.type in ("airport", "city"):
                 places.append(_place(wire))
-        return places
+        return places[:limit]
 
     # --- Bookings -----------------------------------------------------------------------------
 
