@@ -24,6 +24,7 @@ from strawberry.http.ides import get_graphql_ide_html
 
 from graphql_api.errors import format_error
 from graphql_api.executor import GraphQLExecutor, PreparedDocument
+from graphql_api.introspection import INTROSPECTION_FORBIDDEN
 from graphql_api.middleware import new_request_id, request_id_var
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -41,6 +42,7 @@ _NOT_ACCEPTABLE = f"Accept {GRAPHQL_RESPONSE_JSON} or {APPLICATION_JSON} to use 
 _UNSUPPORTED_BODY = "POST /graphql takes a JSON body with Content-Type: application/json."
 _ALLOW_POST: RawHeaders = [(b"allow", b"POST")]
 _ALLOW_GET_POST: RawHeaders = [(b"allow", b"GET, POST")]
+_CHALLENGE: RawHeaders = [(b"www-authenticate", b'Bearer realm="sureflights"')]
 
 
 class RequestError(Exception):
@@ -51,6 +53,14 @@ class RequestError(Exception):
         self.message = message
         self.status = status
         self.headers = headers or []
+
+
+class CredentialsRejected(Exception):
+    """Raised by the context factory for credentials that are present but wrong: a 401."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class ClientDisconnected(Exception):
@@ -147,20 +157,18 @@ async def _send(
     await send({"type": "http.response.body", "body": body})
 
 
-def _error_body(message: str) -> bytes:
-    return orjson.dumps(
-        {"errors": [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]}
-    )
+def _error_body(message: str, code: str = "BAD_USER_INPUT") -> bytes:
+    return orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
 
 
-def _client_error(error: GraphQLError) -> dict[str, Any]:
+def _client_error(error: GraphQLError, code: str = "BAD_USER_INPUT") -> dict[str, Any]:
     """An error raised before execution (document or variables): the client's to fix."""
     formatted: dict[str, Any] = {"message": error.message}
     if error.locations:
         formatted["locations"] = [
             {"line": loc.line, "column": loc.column} for loc in error.locations
         ]
-    formatted["extensions"] = {"code": "BAD_USER_INPUT"}
+    formatted["extensions"] = {"code": code}
     return formatted
 
 
@@ -253,9 +261,17 @@ def _unselected_operation(prepared: PreparedDocument, operation_name: str | None
 class GraphQLHTTPEndpoint:
     """GET and POST `/graphql`; `endpoint` is the ASGI app to route there."""
 
-    def __init__(self, executor: GraphQLExecutor, context_factory: ContextFactory) -> None:
+    def __init__(
+        self,
+        executor: GraphQLExecutor,
+        context_factory: ContextFactory,
+        *,
+        introspection_allowed: Callable[[Any], bool] | None = None,
+    ) -> None:
+        """`introspection_allowed(context)` decides who may introspect; None lets everyone."""
         self.executor = executor
         self.context_factory = context_factory
+        self.introspection_allowed = introspection_allowed
         self._ide_html = get_graphql_ide_html(graphql_ide="graphiql").encode()
 
     @property
@@ -283,6 +299,9 @@ class GraphQLHTTPEndpoint:
             status, body = await self._respond(scope, receive, method, content_type, media_type)
         except RequestError as error:
             status, body, headers = error.status, _error_body(error.message), error.headers
+        except CredentialsRejected as error:
+            status, body = 401, _error_body(error.message, "UNAUTHENTICATED")
+            headers = _CHALLENGE
         except ClientDisconnected:
             return
         except Exception as error:
@@ -320,6 +339,13 @@ class GraphQLHTTPEndpoint:
             message = _unselected_operation(prepared, operation_name)
             return self._not_executed([GraphQLError(message)], media_type)
         context = await self.context_factory(Request(scope, receive))
+        if (
+            prepared.introspects
+            and self.introspection_allowed is not None
+            and not self.introspection_allowed(context)
+        ):
+            forbidden = GraphQLError(INTROSPECTION_FORBIDDEN)
+            return self._not_executed([forbidden], media_type, code="FORBIDDEN")
         result = await self.executor.execute(
             prepared, context=context, variables=variables, operation_name=operation_name
         )
@@ -333,7 +359,9 @@ class GraphQLHTTPEndpoint:
         return 200, orjson.dumps({"errors": errors, "data": result.data})
 
     @staticmethod
-    def _not_executed(errors: list[GraphQLError], media_type: str) -> tuple[int, bytes]:
+    def _not_executed(
+        errors: list[GraphQLError], media_type: str, code: str = "BAD_USER_INPUT"
+    ) -> tuple[int, bytes]:
         """A request error: no `data` entry, and the spec's 400 for its own media type."""
         status = 400 if media_type == GRAPHQL_RESPONSE_JSON else 200
-        return status, orjson.dumps({"errors": [_client_error(e) for e in errors]})
+        return status, orjson.dumps({"errors": [_client_error(e, code) for e in errors]})

@@ -172,6 +172,9 @@ class OpenErApiClient:
         except httpx.TransportError as exc:
             detail = f"connection failed ({type(exc).__name__})"
             raise UpstreamUnavailable(OPEN_ER_API, detail) from exc
+        except httpx.DecodingError as exc:
+            # A body whose content encoding is broken (bad gzip) is the provider's malformed answer.
+            raise UpstreamError(OPEN_ER_API, "undecodable response body") from exc
         if response.status_code >= 500:
             raise UpstreamUnavailable(OPEN_ER_API, f"HTTP {response.status_code}")
         return response
