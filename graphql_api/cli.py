@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 from pydantic import ValidationError
 
 from graphql_api.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from integrations.store import Store
+
+T = TypeVar("T")
 
 
 def _settings_or_exit() -> Settings:
@@ -100,6 +109,116 @@ def export_schema(check_path: str | None) -> None:
     click.echo("".join(diff), nl=False)
     click.echo(f"{check_path} is stale: run `sureflights export-schema > {check_path}`", err=True)
     sys.exit(1)
+
+
+def _with_store(settings: Settings, use: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the store `DATABASE_URL` names, run `use` on it, and close it."""
+    from integrations.store import open_store
+
+    async def run() -> T:
+        store = await open_store(settings.database_url)
+        try:
+            return await use(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+@main.group()
+def apikey() -> None:
+    """Partner API keys (sent as the X-API-Key header)."""
+
+
+@apikey.command("create")
+@click.argument("name")
+def apikey_create(name: str) -> None:
+    """Create a key for the partner NAME and print it; it is not shown again."""
+    from resolvers.auth import create_api_key
+    from resolvers.errors import BadUserInput
+
+    settings = _settings_or_exit()
+    try:
+        key, record = _with_store(
+            settings, lambda store: create_api_key(store.api_keys, name, datetime.now(UTC))
+        )
+    except BadUserInput as error:
+        click.echo(error.message, err=True)
+        sys.exit(2)
+    click.echo(key)
+    click.echo(f"id: {record.id}")
+    click.echo(f"prefix: {record.prefix}")
+    click.echo("Store the key now: only its hash is kept, it cannot be shown again.", err=True)
+
+
+@apikey.command("list")
+def apikey_list() -> None:
+    """List keys: id, name, prefix, when created and when revoked."""
+    settings = _settings_or_exit()
+    records = _with_store(settings, lambda store: store.api_keys.list())
+    if not records:
+        click.echo("no API keys", err=True)
+        return
+    rows = [("ID", "NAME", "PREFIX", "CREATED", "REVOKED")]
+    rows += [
+        (
+            r.id,
+            r.name,
+            r.prefix,
+            r.created_at.isoformat(timespec="seconds"),
+            r.revoked_at.isoformat(timespec="seconds") if r.revoked_at else "-",
+        )
+        for r in records
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        click.echo("  ".join(cells).rstrip())
+
+
+@apikey.command("revoke")
+@click.argument("key_id", metavar="ID")
+def apikey_revoke(key_id: str) -> None:
+    """Revoke the key ID (as `apikey list` shows it); exit 1 when there is no such key."""
+    from resolvers.auth import API_KEY_CACHE_SECONDS
+
+    settings = _settings_or_exit()
+
+    async def revoke(store: Store) -> tuple[bool, bool]:
+        revoked = await store.api_keys.revoke(key_id, datetime.now(UTC))
+        known = revoked or any(r.id == key_id for r in await store.api_keys.list())
+        return revoked, known
+
+    revoked, known = _with_store(settings, revoke)
+    if not known:
+        click.echo(f"no API key with id {key_id}", err=True)
+        sys.exit(1)
+    if not revoked:
+        click.echo(f"API key {key_id} was already revoked")
+        return
+    click.echo(
+        f"revoked API key {key_id}; running gateways refuse it within "
+        f"{API_KEY_CACHE_SECONDS:.0f} seconds"
+    )
+
+
+@main.command("admin-token")
+@click.option(
+    "--ttl-minutes",
+    default=15,
+    show_default=True,
+    type=click.IntRange(1, 24 * 60),
+    help="How long the token works.",
+)
+def admin_token(ttl_minutes: int) -> None:
+    """Print a short-lived admin bearer token signed with SECRET_KEY."""
+    from resolvers.auth import issue_admin_token
+
+    settings = _settings_or_exit()
+    token, _ = issue_admin_token(
+        settings.secret_key, now=datetime.now(UTC), ttl=timedelta(minutes=ttl_minutes)
+    )
+    click.echo(token)
 
 
 if __name__ == "__main__":

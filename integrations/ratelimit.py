@@ -1,0 +1,102 @@
+"""Fixed-window rate limits: counted in Redis across replicas, or in this process as a fallback."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+from integrations.cache import ExpiringMap, require_bytes_client
+from integrations.shared_state import SharedState
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    """Whether one more hit fits in the window, and how long until the window resets if not."""
+
+    allowed: bool
+    remaining: int
+    retry_after_seconds: float
+
+
+class RateLimiter(Protocol):
+    async def hit(self, key: str, *, limit: int, window_seconds: float) -> RateDecision:
+        """Count one hit against `key`; at most `limit` hits are allowed per window."""
+        ...
+
+
+def _check(limit: int, window_seconds: float) -> None:
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    if not window_seconds > 0:
+        raise ValueError(f"window_seconds must be positive, got {window_seconds!r}")
+
+
+def _decide(count: int, limit: int, reset_in_seconds: float) -> RateDecision:
+    allowed = count <= limit
+    return RateDecision(
+        allowed=allowed,
+        remaining=max(0, limit - count),
+        retry_after_seconds=0.0 if allowed else max(reset_in_seconds, 0.001),
+    )
+
+
+# INCR, then start the window only when the key has no expiry yet (PEXPIRE ... NX, written so it
+# also runs on Redis 6): one script, so a crash between the two cannot leave a counter that never
+# expires, and concurrent hits from every replica are counted exactly.
+_HIT_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+"""
+
+
+class RedisRateLimiter:
+    """Counters in Redis under `prefix`, so a limit holds across every replica."""
+
+    def __init__(self, redis: Redis, prefix: str = "sf:rl:") -> None:
+        self._redis = require_bytes_client(redis)
+        self._prefix = prefix
+        self._script = self._redis.register_script(_HIT_SCRIPT)
+
+    async def hit(self, key: str, *, limit: int, window_seconds: float) -> RateDecision:
+        _check(limit, window_seconds)
+        window_ms = max(1, math.ceil(window_seconds * 1000))
+        count, ttl_ms = await self._script(keys=[self._prefix + key], args=[window_ms])
+        return _decide(int(count), limit, int(ttl_ms) / 1000)
+
+
+class MemoryRateLimiter:
+    """Counters in this process only: each replica would count separately.
+
+    Bounded by `max_entries`; past it the least recently used counter is forgotten.
+    """
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        # key -> (hits so far, monotonic time the window ends)
+        self._windows: ExpiringMap[tuple[int, float]] = ExpiringMap(max_entries)
+
+    async def hit(self, key: str, *, limit: int, window_seconds: float) -> RateDecision:
+        _check(limit, window_seconds)
+        now = time.monotonic()
+        window = self._windows.get(key)
+        if window is None:
+            count, ends_at = 1, now + window_seconds
+        else:
+            count, ends_at = window[0] + 1, window[1]
+        self._windows.set(key, (count, ends_at), ends_at - now)
+        return _decide(count, limit, ends_at - now)
+
+
+def rate_limiter_for(shared: SharedState) -> RateLimiter:
+    """The limiter that matches the shared state: Redis when there is one, else in-process."""
+    if shared.redis is not None:
+        return RedisRateLimiter(shared.redis)
+    return MemoryRateLimiter()
