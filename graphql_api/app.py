@@ -6,10 +6,12 @@ attribute `app` builds one instance on first access for `uvicorn graphql_api.app
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from datetime import timedelta
+import random
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -21,23 +23,35 @@ from starlette.requests import HTTPConnection, Request
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UnsetType
 
-from graphql_api import health
+from graphql_api import health, webhooks
 from graphql_api.context import RequestContext, Services
 from graphql_api.executor import GraphQLExecutor, GraphQLLimits
-from graphql_api.http import GraphQLHTTPEndpoint
+from graphql_api.http import CredentialsRejected, GraphQLHTTPEndpoint
 from graphql_api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, new_request_id
 from graphql_api.observability import configure_logging, init_sentry
 from graphql_api.schema import build_schema
 from graphql_api.settings import Settings, load_settings
+from integrations.airline import AirlineOrders
 from integrations.duffel import DuffelClient
 from integrations.flights import FlightProvider
 from integrations.fx import OpenErApiClient, RatesProvider, SandboxRates
+from integrations.payments import PaymentProvider
+from integrations.paystack import PaystackClient
+from integrations.ratelimit import rate_limiter_for
+from integrations.sandbox_airline import SandboxAirline
 from integrations.sandbox_flights import SandboxFlights
+from integrations.sandbox_payments import SandboxPayments
 from integrations.shared_state import open_shared_state
 from integrations.store import open_store
 from resolvers.access import Caller
+from resolvers.auth import CachedApiKeys, caller_from_credentials, may_introspect
+from resolvers.bookings import Bookings, SagaDeps
+from resolvers.errors import Unauthenticated
 from resolvers.flights import FlightService
+from resolvers.payments import Payments
 from resolvers.rates import RatesService
 
 log = logging.getLogger("sureflights")
@@ -55,9 +69,60 @@ def _upstream_client(base_url: str, timeout: float) -> httpx.AsyncClient:
     )
 
 
-def _caller_for(connection: HTTPConnection) -> Caller:
-    client = connection.client.host if connection.client else "unknown"
-    return Caller(identity=f"ip:{client}")
+async def _reconcile_forever(payments: Payments, interval: float) -> None:
+    """Every replica reconciles; each step is a compare-and-set, so they never do work twice."""
+    while True:
+        # Jitter spreads the replicas' passes apart.
+        await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311
+        try:
+            await payments.reconcile()
+        except Exception:
+            log.exception("reconciliation pass failed")
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _client_address(connection: HTTPConnection) -> str:
+    # uvicorn has already replaced it with X-Forwarded-For when the proxy is trusted.
+    return connection.client.host if connection.client else "unknown"
+
+
+async def _caller_for(
+    services: Services,
+    client: str,
+    *,
+    authorization: str | None,
+    api_key: str | None,
+) -> Caller:
+    """The caller named by a request's credentials; `Unauthenticated` when they are wrong."""
+    return await caller_from_credentials(
+        authorization=authorization,
+        api_key=api_key,
+        secret=services.settings.secret_key,
+        api_keys=services.api_keys,
+        client=client,
+        now=datetime.now(UTC),
+    )
+
+
+def _may_introspect(context: RequestContext) -> bool:
+    return may_introspect(context.caller)
+
+
+def _connection_param(params: Mapping[str, Any], *names: str) -> str | None:
+    """The first of `names` in a `connection_init` payload; a value that is not text is refused."""
+    for name in names:
+        value = params.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise Unauthenticated(f"{name} in the connection_init payload must be a string")
+        return value
+    return None
 
 
 class GraphQLWebSocket(GraphQL[RequestContext, None]):
@@ -65,12 +130,35 @@ class GraphQLWebSocket(GraphQL[RequestContext, None]):
 
     async def get_context(self, request: Any, response: Any) -> RequestContext:
         assert isinstance(request, WebSocket)
+        client = _client_address(request)
+        # Anonymous until `connection_init` brings credentials (see `on_ws_connect`).
         return RequestContext(
             services=request.app.state.services,
             request_id=request.scope.get("state", {}).get("request_id") or new_request_id(),
-            caller=_caller_for(request),
+            caller=Caller(identity=f"ip:{client}"),
             headers=request.headers,
+            client=client,
         )
+
+    async def on_ws_connect(self, context: RequestContext) -> UnsetType | dict[str, object] | None:
+        """Authenticate from the `connection_init` payload, `{"authorization": "Bearer …"}` or
+        `{"X-API-Key": "…"}`, falling back to the headers of the upgrade request. Wrong
+        credentials close the connection; none at all connect an anonymous caller."""
+        params = context.connection_params or {}
+        try:
+            authorization = _connection_param(params, "authorization", "Authorization")
+            api_key = _connection_param(params, "X-API-Key", "x-api-key", "apiKey")
+            if authorization is None and api_key is None:
+                authorization = context.headers.get("authorization")
+                api_key = context.headers.get("x-api-key")
+            context.caller = await _caller_for(
+                context.services, context.client, authorization=authorization, api_key=api_key
+            )
+        except Unauthenticated as error:
+            raise ConnectionRejectionError(
+                {"message": error.message, "extensions": {"code": error.code}}
+            ) from error
+        return UnsetType()  # the singleton UNSET: a plain `connection_ack`
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -125,7 +213,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     settings.fx_max_charge_age if settings.fx_api_url else timedelta.max
                 ),
             )
-            flight_provider: FlightProvider = (
+            duffel = (
                 DuffelClient(
                     clients["duffel"],
                     base_url=settings.duffel_api_url,
@@ -133,19 +221,54 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     supplier_timeout_ms=settings.duffel_supplier_timeout_ms,
                 )
                 if settings.duffel_access_token
-                else SandboxFlights()
+                else None
+            )
+            sandbox_flights = SandboxFlights()
+            flight_provider: FlightProvider = duffel or sandbox_flights
+            airline: AirlineOrders = duffel or SandboxAirline(shared.cache, sandbox_flights)
+            payment_provider: PaymentProvider = (
+                PaystackClient(
+                    clients["paystack"],
+                    base_url=settings.paystack_api_url,
+                    secret_key=settings.paystack_secret_key,
+                )
+                if settings.paystack_secret_key
+                else SandboxPayments(shared.cache, checkout_base_url=settings.public_base_url)
             )
             flights = FlightService(
                 flight_provider, shared.cache, rates, default_currency=settings.payment_currency
             )
+            saga = SagaDeps(
+                store=store,
+                flights=flights,
+                airline=airline,
+                payments=payment_provider,
+                rates=rates,
+                bus=shared.bus,
+                idempotency=shared.idempotency,
+                secret_key=settings.secret_key,
+                payment_currency=settings.payment_currency,
+            )
+            bookings = Bookings(saga)
+            payments = Payments(saga, bookings)
             app.state.services = Services(
                 settings=settings,
                 store=store,
                 shared=shared,
                 rates=rates,
                 flights=flights,
+                limiter=rate_limiter_for(shared),
+                api_keys=CachedApiKeys(store.api_keys),
+                bookings=bookings,
+                payments=payments,
+                payment_provider=payment_provider,
                 http_clients=clients,
             )
+            if settings.reconcile_interval_seconds > 0:
+                reconciler = asyncio.create_task(
+                    _reconcile_forever(payments, settings.reconcile_interval_seconds)
+                )
+                stack.push_async_callback(_cancel, reconciler)
             log.info(
                 "gateway started",
                 extra={"modes": settings.upstream_modes(), "database": store.kind},
@@ -154,15 +277,32 @@ def create_app(settings: Settings | None = None) -> Starlette:
             log.info("gateway stopping")
 
     async def context_for(request: Request) -> RequestContext:
+        services: Services = request.app.state.services
+        headers = request.headers
+        client = _client_address(request)
+        try:
+            caller = await _caller_for(
+                services,
+                client,
+                authorization=headers.get("authorization"),
+                api_key=headers.get("x-api-key"),
+            )
+        except Unauthenticated as error:
+            raise CredentialsRejected(error.message) from error
         return RequestContext(
-            services=request.app.state.services,
+            services=services,
             request_id=request.scope["state"]["request_id"],
-            caller=_caller_for(request),
-            headers=request.headers,
+            caller=caller,
+            headers=headers,
+            client=client,
         )
 
-    graphql_http = GraphQLHTTPEndpoint(executor, context_for)
-    graphql_ws = GraphQLWebSocket(schema, graphql_ide=None)
+    graphql_http = GraphQLHTTPEndpoint(
+        executor,
+        context_for,
+        introspection_allowed=_may_introspect if settings.is_production else None,
+    )
+    graphql_ws = GraphQLWebSocket(schema, graphql_ide=None, max_subscriptions_per_connection=5)
     middleware = [
         Middleware(RequestIdMiddleware),
         Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
@@ -191,6 +331,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/health/live", health.live, methods=["GET"]),
             Route("/health/ready", health.ready, methods=["GET"]),
             Route("/health", health.ready, methods=["GET"]),
+            Route("/webhooks/paystack", webhooks.paystack_webhook, methods=["POST"]),
+            Route("/sandbox/checkout/{reference}", webhooks.sandbox_checkout, methods=["GET"]),
+            Route(
+                "/sandbox/checkout/{reference}/{action:str}",
+                webhooks.sandbox_settle,
+                methods=["POST"],
+            ),
         ],
         middleware=middleware,
         lifespan=lifespan,

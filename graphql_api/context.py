@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import strawberry
@@ -13,9 +13,13 @@ from resolvers.access import ANONYMOUS, Caller
 
 if TYPE_CHECKING:
     from graphql_api.settings import Settings
+    from integrations.payments import PaymentProvider
+    from integrations.ratelimit import RateLimiter
     from integrations.shared_state import SharedState
-    from integrations.store import Store
+    from integrations.store import ApiKeyRepository, Store
+    from resolvers.bookings import Bookings
     from resolvers.flights import FlightService
+    from resolvers.payments import Payments
     from resolvers.rates import RatesService
 
 
@@ -28,6 +32,12 @@ class Services:
     shared: SharedState
     rates: RatesService
     flights: FlightService
+    limiter: RateLimiter
+    # `store.api_keys` behind a short cache (resolvers.auth.CachedApiKeys), for authentication.
+    api_keys: ApiKeyRepository
+    bookings: Bookings
+    payments: Payments
+    payment_provider: PaymentProvider
     http_clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
 
 
@@ -35,8 +45,13 @@ class Services:
 class RequestContext:
     services: Services
     request_id: str
+    # Assigned once more on WebSocket, when `connection_init` brings the credentials.
     caller: Caller = ANONYMOUS
     headers: Mapping[str, str] = field(default_factory=dict)
+    # The client's address (already resolved from X-Forwarded-For of trusted proxies).
+    client: str = "unknown"
+    # The `connection_init` payload of a WebSocket connection; Strawberry sets it.
+    connection_params: dict[str, Any] | None = None
 
 
 Info = strawberry.Info[RequestContext, None]

@@ -5,16 +5,34 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
 
 from graphql_api.context import Info
 from graphql_api.executor import GraphQLLimits
+from graphql_api.introspection import RestrictIntrospection
 from graphql_api.masking import MaskDomainErrors
+from graphql_api.types.auth import AdminSession, admin_login_field
+from graphql_api.types.bookings import (
+    Booking,
+    BookingConnection,
+    BookingEdge,
+    CreateBookingInput,
+    CreateBookingPayload,
+    PageInfo,
+    Payment,
+    booking_request,
+    cursor_for,
+    read_cursor,
+)
 from graphql_api.types.flights import FlightOffer, FlightSearch, FlightSearchInput, Place
 from graphql_api.types.money import ExchangeRate, Money
+from resolvers.access import channel_of, require_admin
+from resolvers.errors import NotFound
+from resolvers.idempotency import run_once
+from resolvers.lifecycle import BookingStatus
 from resolvers.money import normalize_currency
 
 
@@ -64,6 +82,136 @@ class Query:
         converted = await info.context.services.rates.convert(amount, from_, to)
         return Money.from_domain(converted)
 
+    @strawberry.field(description="A booking, for its traveller, its partner or an admin.")
+    async def booking(self, info: Info, reference: strawberry.ID) -> Booking | None:
+        context = info.context
+        try:
+            record = await context.services.bookings.get(context.caller, str(reference))
+        except NotFound:
+            return None
+        return Booking.from_record(record)
+
+    @strawberry.field(description="Bookings newest first: all for admins, their own for partners.")
+    async def bookings(
+        self,
+        info: Info,
+        status: BookingStatus | None = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> BookingConnection:
+        context = info.context
+        rows, more, total = await context.services.bookings.list(
+            context.caller, status=status, first=first, after=read_cursor(after)
+        )
+        edges = [BookingEdge(cursor=cursor_for(r), node=Booking.from_record(r)) for r in rows]
+        return BookingConnection(
+            edges=edges,
+            page_info=PageInfo(has_next_page=more, end_cursor=edges[-1].cursor if edges else None),
+            total_count=total,
+        )
+
+    @strawberry.field(description="A payment, for whoever may read its booking.")
+    async def payment(self, info: Info, reference: strawberry.ID) -> Payment | None:
+        context = info.context
+        try:
+            record = await context.services.payments.get(context.caller, str(reference))
+        except NotFound:
+            return None
+        return Payment.from_record(record)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="Book an offer at a price locked now; honours the Idempotency-Key header."
+    )
+    async def create_booking(self, info: Info, input: CreateBookingInput) -> CreateBookingPayload:
+        context = info.context
+        services = context.services
+        caller = context.caller
+
+        async def create() -> dict[str, Any]:
+            record, token = await services.bookings.create(
+                caller,
+                offer_id=str(input.offer_id),
+                passengers=[p.to_data() for p in input.passengers],
+                currency=input.currency,
+                expected_total=input.expected_total_amount,
+                channel=channel_of(caller),
+            )
+            return {"reference": record.reference, "access_token": token}
+
+        done = await run_once(
+            services.shared.idempotency,
+            key=context.headers.get("idempotency-key"),
+            scope=f"{caller.identity}:createBooking",
+            request=booking_request(input),
+            run=create,
+        )
+        record = await services.store.bookings.get(done["reference"])
+        assert record is not None
+        return CreateBookingPayload(
+            booking=Booking.from_record(record), access_token=done["access_token"]
+        )
+
+    @strawberry.mutation(
+        description="Start paying a booking; the same pending payment is returned until it ends."
+    )
+    async def initialize_payment(
+        self, info: Info, booking_reference: strawberry.ID, callback_url: str | None = None
+    ) -> Payment:
+        context = info.context
+        services = context.services
+
+        async def start() -> dict[str, Any]:
+            record = await services.payments.initialize(
+                context.caller, str(booking_reference), callback_url
+            )
+            return {"reference": record.reference}
+
+        done = await run_once(
+            services.shared.idempotency,
+            key=context.headers.get("idempotency-key"),
+            scope=f"{context.caller.identity}:initializePayment",
+            request={"booking": str(booking_reference), "callback": callback_url},
+            run=start,
+        )
+        return Payment.from_record(await services.payments.get(context.caller, done["reference"]))
+
+    @strawberry.mutation(description="Ask Paystack how a payment went and apply it.")
+    async def verify_payment(self, info: Info, reference: strawberry.ID) -> Payment:
+        context = info.context
+        record = await context.services.payments.verify(context.caller, str(reference))
+        return Payment.from_record(record)
+
+    @strawberry.mutation(
+        description=(
+            "Cancel a booking: unpaid ones at once, confirmed ones with the airline, refunding "
+            "what the airline returns. Honours the Idempotency-Key header."
+        )
+    )
+    async def cancel_booking(self, info: Info, reference: strawberry.ID) -> Booking:
+        context = info.context
+        services = context.services
+
+        async def cancel() -> dict[str, Any]:
+            record = await services.bookings.cancel(context.caller, str(reference))
+            return {"reference": record.reference}
+
+        done = await run_once(
+            services.shared.idempotency,
+            key=context.headers.get("idempotency-key"),
+            scope=f"{context.caller.identity}:cancelBooking",
+            request={"reference": str(reference)},
+            run=cancel,
+        )
+        return Booking.from_record(await services.bookings.get(context.caller, done["reference"]))
+
+    admin_login: AdminSession = strawberry.mutation(
+        resolver=admin_login_field,
+        description="Exchange ADMIN_PASS for an admin token; attempts are rate-limited.",
+    )
+
 
 @strawberry.type
 class Subscription:
@@ -86,6 +234,35 @@ class Subscription:
                 yield ExchangeRate.from_domain(rate)
             await asyncio.sleep(interval)
 
+    @strawberry.subscription(
+        description="A payment's current state at once, then every change (its booking's readers)."
+    )
+    async def payment_status(
+        self, info: Info, reference: strawberry.ID
+    ) -> AsyncGenerator[Payment, None]:
+        context = info.context
+        services = context.services
+        payment = await services.payments.resolve_for_subscription(context.caller, str(reference))
+        async with services.shared.bus.subscribe(f"payments:{payment.reference}") as events:
+            # Read after subscribing, so no change falls between the read and the first event.
+            current = await services.store.payments.get(payment.reference) or payment
+            booking = await services.store.bookings.get(current.booking_reference)
+            seen = current.version, booking.status if booking else None
+            yield Payment.from_record(current, seen[1])
+            async for event in events:
+                key = event.data["version"], event.data.get("booking_status")
+                if key != seen:
+                    seen = key
+                    yield Payment.from_event(event.data)
+
+    @strawberry.subscription(description="Every payment change of every booking (admins only).")
+    async def payment_updates(self, info: Info) -> AsyncGenerator[Payment, None]:
+        context = info.context
+        require_admin(context.caller)
+        async with context.services.shared.bus.subscribe(patterns=["payments:*"]) as events:
+            async for event in events:
+                yield Payment.from_event(event.data)
+
 
 def build_schema(limits: GraphQLLimits | None = None) -> strawberry.Schema:
     """The schema, with the same limits and masking on the WebSocket path as on HTTP."""
@@ -93,6 +270,7 @@ def build_schema(limits: GraphQLLimits | None = None) -> strawberry.Schema:
     rules = list(limits.rules())
     return strawberry.Schema(
         query=Query,
+        mutation=Mutation,
         subscription=Subscription,
         # Factories: Strawberry builds fresh extensions per operation; both caches are shared.
         extensions=[
@@ -100,6 +278,7 @@ def build_schema(limits: GraphQLLimits | None = None) -> strawberry.Schema:
             lambda: ParserCache(maxsize=256),
             lambda: AddValidationRules(rules),
             lambda: ValidationCache(maxsize=256),
+            RestrictIntrospection,
             MaskDomainErrors,
         ],
     )

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
     upstream_timeout_seconds: float = Field(default=10.0, gt=0)
+    # How often each replica finishes half-done payments, orders and refunds; 0 turns it off.
+    reconcile_interval_seconds: float = Field(default=60.0, ge=0)
 
     @field_validator("payment_currency")
     @classmethod

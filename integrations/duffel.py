@@ -961,6 +961,22 @@ class DuffelClient:
         orders = self._map(answer, lambda: [_order(o) for o in page.data])
         return OrderPage(orders=orders, after=page.meta.after if page.meta else None)
 
+    async def find_order(
+        self, correlation_id: str, *, family_name: str, max_pages: int = 4
+    ) -> Order | None:
+        """The order created with `correlation_id`, looked up by the lead passenger's family name
+        (Duffel cannot filter by metadata) and matched on the correlation id kept in metadata."""
+        after: str | None = None
+        for _ in range(max_pages):
+            page = await self.list_orders(passenger_names=[family_name], after=after)
+            for order in page.orders:
+                if order.correlation_id == correlation_id:
+                    return order
+            if page.after is None:
+                return None
+            after = page.after
+        return None
+
     async def pay_order(self, order_id: str, amount: Decimal, currency: str) -> Payment:
         """`POST /air/payments`: pays a hold order from the Duffel balance. Check
         `Payment.status`; `UpstreamUnavailable` means reconcile with `get_order` first."""

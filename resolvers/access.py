@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from resolvers.errors import Forbidden, Unauthenticated
+
 
 class CallerKind(StrEnum):
     ANONYMOUS = "anonymous"
@@ -29,3 +31,20 @@ class Caller:
 
 
 ANONYMOUS = Caller()
+
+
+def channel_of(caller: Caller) -> str:
+    """Where a booking comes from, told by who made it rather than by what a client claims."""
+    if caller.kind is CallerKind.INTERNAL:
+        return "whatsapp"
+    if caller.kind is CallerKind.PARTNER:
+        return "partner"
+    return "api"
+
+
+def require_admin(caller: Caller) -> None:
+    if caller.kind is CallerKind.ADMIN:
+        return
+    if caller.kind in (CallerKind.ANONYMOUS, CallerKind.INTERNAL):
+        raise Unauthenticated("This needs an admin token.")
+    raise Forbidden("This is for admins only.")

@@ -120,6 +120,7 @@ class RatesService:
             raise ValueError(f"markup_percent must be a non-negative number, got {markup_percent}")
         self._provider = provider
         self._cache = cache
+        self.markup_percent = markup_percent
         self._markup_factor = 1 + markup_percent / 100
         self._max_charge_age = max_charge_age
         self._clock = clock

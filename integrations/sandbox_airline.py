@@ -1,0 +1,218 @@
+"""A sandbox airline behind `AirlineOrders`: orders, hold payments and cancellations.
+
+Orders live in the shared cache, so any replica sharing Redis reads them. A passenger whose
+family name is `Refused` makes the airline refuse the order, so the refund path can be tried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from integrations.cache import Cache
+from integrations.duffel import (
+    CORRELATION_METADATA_KEY,
+    Order,
+    OrderCancellation,
+    OrderPassenger,
+    OrderPassengerInput,
+    OrderPaymentStatus,
+    Payment,
+)
+from integrations.errors import UpstreamError, UpstreamRejected
+from integrations.flights import Offer
+from integrations.sandbox_flights import SandboxFlights
+
+UPSTREAM = "sandbox airline"
+REFUSING_FAMILY_NAME = "refused"
+# Orders outlive any trip the sandbox sells (330 days ahead) plus some.
+ORDER_TTL_SECONDS = 400 * 86_400
+QUOTE_TTL = timedelta(minutes=15)
+REFUND_METADATA_KEY = "sandbox_refund_amount"
+_PNR_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _refundable(offer: Offer) -> Decimal:
+    conditions = offer.conditions
+    if not conditions.refundable:
+        return Decimal("0.00")
+    penalty = conditions.refund_penalty
+    kept = penalty.amount if penalty and penalty.currency == offer.total_currency else Decimal(0)
+    return max(offer.total_amount - kept, Decimal("0.00"))
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_sandbox_{secrets.token_hex(10)}"
+
+
+class SandboxAirline:
+    mode: Literal["SANDBOX"] = "SANDBOX"
+
+    def __init__(
+        self,
+        store: Cache,
+        flights: SandboxFlights,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self._store = store
+        self._flights = flights
+        self._clock = clock
+        self._lock = asyncio.Lock()
+
+    async def create_order(
+        self,
+        *,
+        offer_id: str,
+        passengers: Sequence[OrderPassengerInput],
+        amount: Decimal,
+        currency: str,
+        order_type: Literal["instant", "hold"],
+        correlation_id: str,
+    ) -> Order:
+        offer = await self._flights.get_offer(offer_id)
+        wanted = sorted(p.id for p in offer.passengers)
+        if sorted(p.id for p in passengers) != wanted:
+            raise UpstreamRejected(
+                UPSTREAM, "passengers do not match the offer", field="passengers"
+            )
+        if any(p.family_name.strip().lower() == REFUSING_FAMILY_NAME for p in passengers):
+            raise UpstreamError(UPSTREAM, "the airline refused the booking")
+        if order_type == "instant" and (
+            amount != offer.total_amount or currency != offer.total_currency
+        ):
+            raise UpstreamRejected(UPSTREAM, "payment does not match the offer's price")
+        types = {p.id: p.type for p in offer.passengers}
+        now = self._clock()
+        order = Order(
+            id=_new_id("ord"),
+            booking_reference="".join(secrets.choice(_PNR_ALPHABET) for _ in range(6)),
+            total_amount=offer.total_amount,
+            total_currency=offer.total_currency,
+            payment_status=OrderPaymentStatus(
+                awaiting_payment=order_type == "hold",
+                payment_required_by=offer.payment_required_by if order_type == "hold" else None,
+                price_guarantee_expires_at=(
+                    offer.price_guarantee_expires_at if order_type == "hold" else None
+                ),
+            ),
+            owner=offer.owner,
+            passengers=[
+                OrderPassenger(
+                    id=p.id,
+                    type=types[p.id],
+                    title=p.title,
+                    given_name=p.given_name,
+                    family_name=p.family_name,
+                    gender=p.gender,
+                    born_on=p.born_on,
+                )
+                for p in passengers
+            ],
+            slices=offer.slices,
+            created_at=now,
+            live_mode=False,
+            metadata={
+                CORRELATION_METADATA_KEY: correlation_id,
+                REFUND_METADATA_KEY: str(_refundable(offer)),
+            },
+        )
+        await self._save(order)
+        await self._store.set(
+            f"sandbox-airline:correlation:{correlation_id}", order.id.encode(), ORDER_TTL_SECONDS
+        )
+        return order
+
+    async def get_order(self, order_id: str) -> Order:
+        raw = await self._store.get(f"sandbox-airline:order:{order_id}")
+        if raw is None:
+            raise UpstreamRejected(UPSTREAM, f"no order {order_id}", field="order_id")
+        return Order.model_validate_json(raw)
+
+    async def find_order(self, correlation_id: str, *, family_name: str) -> Order | None:
+        order_id = await self._store.get(f"sandbox-airline:correlation:{correlation_id}")
+        return await self.get_order(order_id.decode()) if order_id else None
+
+    async def pay_order(self, order_id: str, amount: Decimal, currency: str) -> Payment:
+        async with self._lock:
+            order = await self.get_order(order_id)
+            if not order.payment_status.awaiting_payment:
+                raise UpstreamRejected(UPSTREAM, "the order is already paid", field="order_id")
+            if amount != order.total_amount or currency != order.total_currency:
+                raise UpstreamRejected(UPSTREAM, "payment does not match the order's price")
+            now = self._clock()
+            await self._save(
+                order.model_copy(
+                    update={"payment_status": OrderPaymentStatus(awaiting_payment=False)}
+                )
+            )
+        return Payment(
+            id=_new_id("pay"),
+            order_id=order_id,
+            amount=amount,
+            currency=currency,
+            type="balance",
+            status="succeeded",
+            created_at=now,
+        )
+
+    async def create_order_cancellation(self, order_id: str) -> OrderCancellation:
+        order = await self.get_order(order_id)
+        if order.cancelled_at is not None:
+            raise UpstreamRejected(UPSTREAM, "the order is already cancelled", field="order_id")
+        now = self._clock()
+        cancellation = OrderCancellation(
+            id=_new_id("ore"),
+            order_id=order_id,
+            refund_amount=await self._refund_for(order),
+            refund_currency=order.total_currency,
+            refund_to="original_form_of_payment",
+            expires_at=now + QUOTE_TTL,
+            created_at=now,
+        )
+        await self._store.set(
+            f"sandbox-airline:cancellation:{cancellation.id}",
+            cancellation.model_dump_json().encode(),
+            ORDER_TTL_SECONDS,
+        )
+        return cancellation
+
+    async def confirm_order_cancellation(self, cancellation_id: str) -> OrderCancellation:
+        async with self._lock:
+            raw = await self._store.get(f"sandbox-airline:cancellation:{cancellation_id}")
+            if raw is None:
+                raise UpstreamRejected(UPSTREAM, "no such cancellation", field="id")
+            quote = OrderCancellation.model_validate_json(raw)
+            if quote.confirmed_at is not None:
+                return quote
+            now = self._clock()
+            if quote.expires_at is not None and quote.expires_at <= now:
+                raise UpstreamRejected(UPSTREAM, "the cancellation quote has expired", field="id")
+            order = await self.get_order(quote.order_id)
+            await self._save(order.model_copy(update={"cancelled_at": now}))
+            confirmed = quote.model_copy(update={"confirmed_at": now})
+            await self._store.set(
+                f"sandbox-airline:cancellation:{cancellation_id}",
+                confirmed.model_dump_json().encode(),
+                ORDER_TTL_SECONDS,
+            )
+            return confirmed
+
+    async def _refund_for(self, order: Order) -> Decimal:
+        """What the fare rules return: the total less the penalty when refundable, else nothing."""
+        if order.payment_status.awaiting_payment:
+            return Decimal("0.00")
+        return Decimal(order.metadata.get(REFUND_METADATA_KEY, "0.00"))
+
+    async def _save(self, order: Order) -> None:
+        await self._store.set(
+            f"sandbox-airline:order:{order.id}", order.model_dump_json().encode(), ORDER_TTL_SECONDS
+        )
