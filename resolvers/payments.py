@@ -153,7 +153,11 @@ class Payments:
                 payment.reference,
                 from_statuses={PaymentStatus.PENDING},
                 to_status=PaymentStatus.SUCCESS,
-                changes={"paid_at": verified.paid_at or now, "data": {"channel": verified.channel}},
+                changes={
+                    "paid_at": verified.paid_at or now,
+                    # Our own clock: deadlines count from when we learnt of the capture.
+                    "data": {"channel": verified.channel, "settled_at": now.isoformat()},
+                },
                 now=now,
             )
         elif verified.status == "failed":
@@ -313,16 +317,20 @@ class Payments:
             await self._advance_booking(payment)
             return True
         if booking.status == BookingStatus.FAILED:
-            if payment.status == PaymentStatus.SUCCESS:
-                await self.bookings.refund_failed(booking, payment)
-                return True
-            if payment.status == PaymentStatus.REFUNDED:
-                await self.bookings.refund_failed(booking, payment)
-                return True
-            return False
+            if payment.status not in (PaymentStatus.SUCCESS, PaymentStatus.REFUNDED):
+                return False
+            if (payment.data.get("refund") or {}).get("state") == "requested":
+                # The refund was claimed but the provider never took it: ask again.
+                reissued = await self.bookings.issue_refund(payment)
+                if reissued is None:
+                    return False
+                payment = reissued
+            await self.bookings.refund_failed(booking, payment)
+            return True
         # CONFIRMING: look the order up, order again, or give up and refund.
-        paid_at = payment.paid_at or payment.updated_at
-        if now - paid_at > GIVE_UP_AFTER and booking.airline_order_id is None:
+        settled = payment.data.get("settled_at")
+        settled_at = datetime.fromisoformat(settled) if settled else payment.updated_at
+        if now - settled_at > GIVE_UP_AFTER and booking.airline_order_id is None:
             intent = booking.data.get("order_intent") or {}
             found = (
                 await self.bookings.look_up(booking, intent["correlation_id"])
