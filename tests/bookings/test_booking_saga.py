@@ -5,111 +5,27 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import time
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
-import respx
-from starlette.applications import Starlette
 
-from graphql_api.app import create_app
-from graphql_api.settings import Settings
+from tests.bookings.conftest import Gateway
 from tests.bookings.saga import (
-    BOOKING,
     CANCEL,
     CREATE,
     DUFFEL,
-    DUFFEL_TOKEN,
     PASSENGER,
     PAY,
-    PAYSTACK_SECRET,
     VERIFY,
-    PaystackDouble,
     bearer,
     charge_success,
     failed,
     ok,
-    recorded_offer,
     recorded_order,
     sign,
 )
 from tests.helpers import upstream_fixture
-
-
-class Gateway:
-    """The app with live Duffel and Paystack clients, both answered by respx."""
-
-    def __init__(self, app: Starlette, http: httpx.AsyncClient, router: respx.MockRouter):
-        self.app = app
-        self.http = http
-        self.paystack = PaystackDouble(router)
-        self.router = router
-        self.events: list[dict[str, Any]] = []
-
-    def offer(self, *, instant: bool) -> dict[str, Any]:
-        offer = recorded_offer(instant=instant)
-        self.offer_route = self.router.get(f"{DUFFEL}/air/offers/{offer['data']['id']}").respond(
-            200, json=offer
-        )
-        return offer
-
-    async def book(self, offer: dict[str, Any], **headers: str) -> tuple[str, str, str]:
-        data = await ok(
-            self.http,
-            CREATE,
-            {"input": {"offerId": offer["data"]["id"], "passengers": [PASSENGER]}},
-            headers,
-        )
-        created = data["createBooking"]
-        token = created["accessToken"]
-        paid = await ok(self.http, PAY, {"ref": created["booking"]["reference"]}, bearer(token))
-        return created["booking"]["reference"], token, paid["initializePayment"]["reference"]
-
-    async def webhook(self, body: bytes, signature: str | None) -> httpx.Response:
-        headers = {"content-type": "application/json"}
-        if signature is not None:
-            headers["x-paystack-signature"] = signature
-        return await self.http.post("/webhooks/paystack", content=body, headers=headers)
-
-    async def pay(self, payment_reference: str) -> httpx.Response:
-        amount, currency = self.paystack.charged[payment_reference]
-        body = charge_success(payment_reference, amount, currency)
-        return await self.webhook(body, sign(body))
-
-    async def booking(self, reference: str, token: str) -> dict[str, Any]:
-        data = await ok(self.http, BOOKING, {"ref": reference}, bearer(token))
-        booking: dict[str, Any] = data["booking"]
-        return booking
-
-
-@pytest.fixture
-async def gateway(make_settings: Callable[..., Settings]) -> AsyncIterator[Gateway]:
-    settings = make_settings(
-        duffel_access_token=DUFFEL_TOKEN,
-        paystack_secret_key=PAYSTACK_SECRET,
-        fx_api_url="https://open.er-api.com/v6",
-    )
-    app = create_app(settings)
-    with respx.mock(assert_all_called=False) as router:
-        router.get("https://open.er-api.com/v6/latest/GBP").respond(200, json=_rates_for_gbp())
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-                yield Gateway(app, http, router)
-
-
-def _rates_for_gbp() -> dict[str, Any]:
-    body = copy.deepcopy(upstream_fixture("fx_open_er_api_latest.json"))
-    usd_per_gbp = 1 / body["rates"]["GBP"]
-    body["base_code"] = "GBP"
-    body["rates"] = {code: rate * usd_per_gbp for code, rate in body["rates"].items()}
-    body["rates"]["GBP"] = 1
-    body["time_last_update_unix"] = int(time.time()) - 3600
-    body["time_next_update_unix"] = int(time.time()) + 3600
-    return body
 
 
 async def test_happy_path_confirms_with_the_airline_reference(gateway: Gateway) -> None:

@@ -11,8 +11,8 @@ import httpx
 
 from resolvers.bookings import Bookings
 from resolvers.payments import Payments
+from tests.bookings.conftest import Gateway
 from tests.bookings.saga import DUFFEL, recorded_order
-from tests.bookings.test_booking_saga import Gateway, gateway  # noqa: F401 - the fixture
 
 
 def reconciler_at(gateway: Gateway, moment: datetime) -> Payments:
