@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import strawberry
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from graphql_api.context import Info
 from graphql_api.executor import GraphQLLimits
@@ -264,6 +265,20 @@ class Subscription:
                 yield Payment.from_event(event.data)
 
 
+class PerEventExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """Gives each subscription event its own subfield memo.
+
+    graphql-core 3.3.2 shares the memo between all events of a subscription while keying it by
+    lists rebuilt per event, so it only grows: every event of every subscriber stayed in memory
+    and long garbage collections stalled the fan-out. (Pinned graphql-core; recheck on upgrade.)
+    """
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        executor = super().build_per_event_executor(payload)
+        executor._relevant_sub_fields = {}
+        return executor
+
+
 def build_schema(limits: GraphQLLimits | None = None) -> strawberry.Schema:
     """The schema, with the same limits and masking on the WebSocket path as on HTTP."""
     limits = limits or GraphQLLimits()
@@ -272,6 +287,7 @@ def build_schema(limits: GraphQLLimits | None = None) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
+        execution_context_class=PerEventExecutionContext,
         # Factories: Strawberry builds fresh extensions per operation; both caches are shared.
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
