@@ -1,0 +1,151 @@
+"""Meta's WhatsApp webhook: the subscription check, then signed events answered at once and handed
+to the conversation engine after the response."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import orjson
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from graphql_api.context import Services
+from integrations.whatsapp import (
+    InboundMessage,
+    StatusUpdate,
+    mask_phone,
+    parse_webhook,
+    signature_matches,
+)
+
+log = logging.getLogger("sureflights.webhooks.whatsapp")
+
+# Meta retries a delivery that was not answered 200 for up to 7 days; a day more covers the last
+# retry arriving after a slow first attempt.
+SEEN_FOR = timedelta(days=8)
+
+
+class InboundHandler(Protocol):
+    """The conversation engine as the webhook sees it."""
+
+    async def handle(self, message: InboundMessage) -> None: ...
+
+
+async def verify_subscription(request: Request) -> Response:
+    """`GET /webhooks/whatsapp`: echo `hub.challenge` when Meta presents our verify token."""
+    services: Services = request.app.state.services
+    expected = services.settings.whatsapp_verify_token
+    params = request.query_params
+    token = params.get("hub.verify_token")
+    challenge = params.get("hub.challenge")
+    if (
+        expected
+        and params.get("hub.mode") == "subscribe"
+        and token is not None
+        and challenge is not None
+        and hmac.compare_digest(token.encode("utf-8"), expected.encode("utf-8"))
+    ):
+        return PlainTextResponse(challenge)
+    log.warning("WhatsApp subscription check refused")
+    return PlainTextResponse("forbidden", status_code=403)
+
+
+async def receive_events(request: Request) -> Response:
+    """`POST /webhooks/whatsapp`: signature checked on the raw body, 200 at once, work after."""
+    services: Services = request.app.state.services
+    body = await request.body()
+    signature = request.headers.get("x-hub-signature-256")
+    if not signature_matches(services.settings.whatsapp_app_secret, body, signature):
+        log.warning("WhatsApp webhook with a bad or missing signature")
+        return JSONResponse({"error": "invalid signature"}, status_code=401)
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return JSONResponse({"error": "the body is not JSON"}, status_code=400)
+    if not isinstance(payload, dict):
+        return JSONResponse({"error": "the body is not an event"}, status_code=400)
+    return JSONResponse(
+        {"status": "received"}, background=BackgroundTask(process_events, services, payload)
+    )
+
+
+async def process_events(services: Services, payload: dict[str, Any]) -> None:
+    """Everything after the 200: each message once to the conversation engine, each status into
+    the conversation document. Logs failures; never raises (there is no one left to answer)."""
+    try:
+        messages, statuses = parse_webhook(payload)
+    except Exception:
+        log.exception("WhatsApp webhook body could not be read")
+        return
+    for message in messages:
+        try:
+            await _hand_over(services, message)
+        except Exception:
+            log.exception(
+                "WhatsApp message handling failed",
+                extra={
+                    "whatsapp_message_id": message.message_id,
+                    "whatsapp_from": mask_phone(message.wa_id),
+                },
+            )
+    for status in statuses:
+        try:
+            await _record_status(services, status)
+        except Exception:
+            log.exception(
+                "WhatsApp status could not be recorded",
+                extra={"whatsapp_message_id": status.message_id, "whatsapp_status": status.status},
+            )
+
+
+async def _hand_over(services: Services, message: InboundMessage) -> None:
+    conversation: InboundHandler | None = getattr(services, "conversation", None)
+    if conversation is None:
+        log.warning(
+            "WhatsApp message left unanswered: no conversation engine is configured",
+            extra={"whatsapp_message_id": message.message_id},
+        )
+        return
+    # Meta may deliver one message more than once, to any replica: one claim wins.
+    first = await services.store.processed_events.record(
+        f"whatsapp:message:{message.message_id}", now=datetime.now(UTC), ttl=SEEN_FOR
+    )
+    if not first:
+        log.info(
+            "WhatsApp message delivered again; ignored",
+            extra={"whatsapp_message_id": message.message_id},
+        )
+        return
+    await conversation.handle(message)
+
+
+async def _record_status(services: Services, status: StatusUpdate) -> None:
+    now = datetime.now(UTC)
+    first = await services.store.processed_events.record(
+        f"whatsapp:status:{status.message_id}:{status.status}", now=now, ttl=SEEN_FOR
+    )
+    if not first:
+        return
+    if status.error_codes:
+        log.warning(
+            "WhatsApp message not delivered",
+            extra={
+                "whatsapp_message_id": status.message_id,
+                "whatsapp_to": mask_phone(status.recipient_id),
+                "whatsapp_status": status.status,
+                "whatsapp_error_codes": list(status.error_codes),
+            },
+        )
+    entry: dict[str, Any] = {
+        "direction": "status",
+        "message_id": status.message_id,
+        "status": status.status,
+        "at": status.timestamp.isoformat(),
+    }
+    if status.error_codes:
+        entry["error_codes"] = list(status.error_codes)
+    await services.store.conversations.append_messages(status.recipient_id, [entry], now=now)
