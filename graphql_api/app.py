@@ -26,7 +26,8 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
-from graphql_api import health, webhooks
+from graphql_api import health, webhooks, whatsapp_webhook
+from graphql_api.assistant import build_assistant
 from graphql_api.context import RequestContext, Services
 from graphql_api.executor import GraphQLExecutor, GraphQLLimits
 from graphql_api.http import CredentialsRejected, GraphQLHTTPEndpoint
@@ -46,6 +47,7 @@ from integrations.sandbox_flights import SandboxFlights
 from integrations.sandbox_payments import SandboxPayments
 from integrations.shared_state import open_shared_state
 from integrations.store import open_store
+from integrations.whatsapp import RecordingSender, WhatsAppClient, WhatsAppSender
 from resolvers.access import Caller
 from resolvers.auth import CachedApiKeys, caller_from_credentials, may_introspect
 from resolvers.bookings import Bookings, SagaDeps
@@ -251,7 +253,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
             bookings = Bookings(saga)
             payments = Payments(saga, bookings)
-            app.state.services = Services(
+            whatsapp: WhatsAppSender = (
+                WhatsAppClient(
+                    clients["whatsapp"],
+                    base_url=settings.whatsapp_api_url,
+                    phone_number_id=settings.whatsapp_phone_number_id,
+                    access_token=settings.whatsapp_access_token,
+                )
+                if settings.whatsapp_access_token and settings.whatsapp_phone_number_id
+                else RecordingSender()
+            )
+            services = Services(
                 settings=settings,
                 store=store,
                 shared=shared,
@@ -262,8 +274,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 bookings=bookings,
                 payments=payments,
                 payment_provider=payment_provider,
+                whatsapp=whatsapp,
                 http_clients=clients,
             )
+            services.conversation, notifier = build_assistant(executor, services, whatsapp)
+            app.state.services = services
+            notifying = asyncio.create_task(notifier.run())
+            stack.push_async_callback(_cancel, notifying)
             if settings.reconcile_interval_seconds > 0:
                 reconciler = asyncio.create_task(
                     _reconcile_forever(payments, settings.reconcile_interval_seconds)
@@ -332,6 +349,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/health/ready", health.ready, methods=["GET"]),
             Route("/health", health.ready, methods=["GET"]),
             Route("/webhooks/paystack", webhooks.paystack_webhook, methods=["POST"]),
+            Route("/webhooks/whatsapp", whatsapp_webhook.verify_subscription, methods=["GET"]),
+            Route("/webhooks/whatsapp", whatsapp_webhook.receive_events, methods=["POST"]),
             Route("/sandbox/checkout/{reference}", webhooks.sandbox_checkout, methods=["GET"]),
             Route(
                 "/sandbox/checkout/{reference}/{action:str}",

@@ -221,5 +221,20 @@ def admin_token(ttl_minutes: int) -> None:
     click.echo(token)
 
 
+@main.command()
+@click.option(
+    "--phone",
+    default="+2348000000000",
+    show_default=True,
+    help="The WhatsApp number to chat as.",
+)
+def chat(phone: str) -> None:
+    """Talk to the WhatsApp assistant in the terminal (lists and buttons become numbers)."""
+    from graphql_api.chat import run_chat
+
+    settings = _settings_or_exit()
+    asyncio.run(run_chat(settings, phone))
+
+
 if __name__ == "__main__":
     main()

@@ -12,11 +12,13 @@ import strawberry
 from resolvers.access import ANONYMOUS, Caller
 
 if TYPE_CHECKING:
+    from conversation.handler import ConversationHandler
     from graphql_api.settings import Settings
     from integrations.payments import PaymentProvider
     from integrations.ratelimit import RateLimiter
     from integrations.shared_state import SharedState
     from integrations.store import ApiKeyRepository, Store
+    from integrations.whatsapp import WhatsAppSender
     from resolvers.bookings import Bookings
     from resolvers.flights import FlightService
     from resolvers.payments import Payments
@@ -38,7 +40,11 @@ class Services:
     bookings: Bookings
     payments: Payments
     payment_provider: PaymentProvider
+    # The Cloud API client when WhatsApp is configured, else the recording sandbox sender.
+    whatsapp: WhatsAppSender
     http_clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+    # The WhatsApp assistant; built from the services above, so set just after them.
+    conversation: ConversationHandler | None = None
 
 
 @dataclass(slots=True)
