@@ -6,6 +6,7 @@ traveller hears once, whichever replica gets there first.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
@@ -36,14 +37,19 @@ class BookingNotifier:
         self.claims = claims
         self.handler = handler
 
-    async def run(self) -> None:
-        """Listen until cancelled."""
-        async with self.bus.subscribe(patterns=["payments:*"]) as events:
-            async for event in events:
-                try:
-                    await self.on_payment_event(event.data)
-                except Exception:
-                    log.exception("booking notification failed")
+    async def run(self, *, retry_after: float = 1.0) -> None:
+        """Listen until cancelled; while the bus is unreachable, keep trying to subscribe."""
+        while True:
+            try:
+                async with self.bus.subscribe(patterns=["payments:*"]) as events:
+                    async for event in events:
+                        try:
+                            await self.on_payment_event(event.data)
+                        except Exception:
+                            log.exception("booking notification failed")
+            except Exception as error:
+                log.warning("notifier cannot listen yet (%s); retrying", type(error).__name__)
+            await asyncio.sleep(retry_after)
 
     async def on_payment_event(self, event: Mapping[str, Any]) -> bool:
         """Notify for one event; True when a message went out."""

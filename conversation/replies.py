@@ -236,7 +236,7 @@ def passenger_input(passenger: dict[str, Any]) -> dict[str, Any]:
 
 
 def review_message(option: dict[str, Any], passengers: Sequence[dict[str, Any]]) -> OutboundMessage:
-    lines = [f"{option['airline']} · {option['description']}", f"Total: {option['price']}", ""]
+    lines = [option["description"], f"Total: {option['price']}", ""]
     for number, p in enumerate(passengers, start=1):
         lines.append(
             f"{number}. {p['title'].title()} {p['given_name']} {p['family_name']}, "

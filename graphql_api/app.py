@@ -84,8 +84,12 @@ async def _reconcile_forever(payments: Payments, interval: float) -> None:
 
 async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
+    try:
         await task
+    except asyncio.CancelledError:
+        pass
+    except Exception:  # shutting down: report it, and keep closing the rest
+        log.exception("background task %s failed", task.get_name())
 
 
 def _client_address(connection: HTTPConnection) -> str:

@@ -103,7 +103,7 @@ async def process_events(services: Services, payload: dict[str, Any]) -> None:
 
 
 async def _hand_over(services: Services, message: InboundMessage) -> None:
-    conversation: InboundHandler | None = getattr(services, "conversation", None)
+    conversation: InboundHandler | None = services.conversation
     if conversation is None:
         log.warning(
             "WhatsApp message left unanswered: no conversation engine is configured",

@@ -24,6 +24,10 @@ from redis.maint_notifications import MaintNotificationsConfig
 logger = logging.getLogger(__name__)
 
 DEFAULT_QUEUE_SIZE = 1_000
+# How long closing waits for the reader to finish.
+CLOSE_TIMEOUT_SECONDS = 5.0
+# The reader's longest single wait on the socket.
+READ_SLICE_SECONDS = 0.5
 
 _Kind = Literal["channel", "pattern"]
 _Topic = tuple[_Kind, str]
@@ -328,8 +332,8 @@ class RedisEventBus:
         self._closed = True
         if self._reader is not None:
             self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._reader, CLOSE_TIMEOUT_SECONDS)
         await self._disconnected(RedisConnectionError("the event bus is closed"))
         for subscription in self._routes.clear():
             subscription._end()
@@ -398,12 +402,14 @@ class RedisEventBus:
 
     async def _read_forever(self) -> None:
         delay = self._reconnect_delay
-        while True:
+        while not self._closed:
             try:
                 connection = await self._connect()
                 delay = self._reconnect_delay
                 await self._read(connection)
             except Exception as exc:  # the reader must outlive any one failure
+                if self._closed:
+                    return
                 await self._disconnected(exc)
                 logger.warning(
                     "event bus lost its Redis pub/sub connection (%s); reconnecting in %.1f s",
@@ -450,18 +456,26 @@ class RedisEventBus:
 
     async def _read(self, connection: AbstractConnection) -> None:
         awaiting_pong = False
-        while True:
-            response = await connection.read_response(timeout=self._health_check_interval)
+        quiet = 0.0
+        # Short reads, so the reader notices `close()` promptly even where a cancellation is
+        # absorbed inside redis-py's read timeout; a health check still waits for real quiet.
+        while not self._closed:
+            response = await connection.read_response(timeout=READ_SLICE_SECONDS)
             if response is not None:
                 awaiting_pong = False
+                quiet = 0.0
                 self._dispatch(response)
-            elif awaiting_pong:
+                continue
+            quiet += READ_SLICE_SECONDS
+            if quiet < self._health_check_interval:
+                continue
+            quiet = 0.0
+            if awaiting_pong:
                 raise RedisConnectionError("Redis did not answer the event bus's health check")
-            else:
-                # A quiet connection may be a dead one (no FIN from a vanished host): ask.
-                async with self._send_lock:
-                    await connection.send_command("PING", check_health=False)
-                awaiting_pong = True
+            # A quiet connection may be a dead one (no FIN from a vanished host): ask.
+            async with self._send_lock:
+                await connection.send_command("PING", check_health=False)
+            awaiting_pong = True
 
     def _dispatch(self, response: Any) -> None:
         if not isinstance(response, list) or not response:

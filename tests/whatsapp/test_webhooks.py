@@ -284,17 +284,6 @@ async def test_a_failing_conversation_engine_does_not_change_the_answer_to_meta(
     assert response.status_code == 200
 
 
-async def test_without_a_conversation_engine_messages_are_acknowledged_and_left_unclaimed(
-    client: httpx.AsyncClient, services: Services
-) -> None:
-    body = _recorded("whatsapp_webhook_text.json")
-
-    response = await client.post("/webhooks/whatsapp", content=body, headers=_signed(body))
-
-    assert response.status_code == 200
-    assert not await _seen_before(services, f"whatsapp:message:{TEXT_MESSAGE_ID}")
-
-
 # --- Reading Meta's recorded bodies --------------------------------------------------------------
 
 
