@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -35,7 +35,7 @@ from integrations.flights import (
     SliceRequest,
 )
 from resolvers.errors import BadUserInput, OfferExpired
-from resolvers.money import normalize_currency
+from resolvers.money import Money, normalize_currency
 from resolvers.rates import RatesService
 
 log = logging.getLogger("sureflights.flights")
@@ -238,6 +238,25 @@ def _request_cache_key(key: str) -> str:
     return f"flights:request:{key}"
 
 
+@dataclass(frozen=True, slots=True)
+class PriceQuotes:
+    """A page's prices converted before it is served, by offer id and currency as asked for.
+
+    `None` stands for the search's currency. A conversion that failed is kept as its error and
+    raised when that price is read, as if it had been converted then.
+    """
+
+    quotes: Mapping[tuple[str, str | None], Money | Exception] = field(default_factory=dict)
+
+    def get(self, offer_id: str, currency: str | None) -> Money | None:
+        """The quoted price, None when it was not quoted."""
+        quote = self.quotes.get((offer_id, currency))
+        if isinstance(quote, Exception):
+            # A fresh traceback each time: one error can be read under several aliases.
+            raise quote.with_traceback(None)
+        return quote
+
+
 def _ttl(result: SearchResult, now: datetime) -> timedelta:
     if not result.offers:
         return MIN_SEARCH_TTL
@@ -391,6 +410,26 @@ class FlightService:
         else:
             ordered = sorted(offers, key=lambda o: (_departure(o), o.total_amount))
         return ordered[:first]
+
+    async def quote_prices(
+        self, offers: Sequence[Offer], currencies: Iterable[str | None], *, display_currency: str
+    ) -> PriceQuotes:
+        """Each offer's price in each of `currencies` (None: `display_currency`), converted now.
+
+        One pass over a page costs far less than a conversion awaited per price field, which
+        graphql-core schedules as a task of its own.
+        """
+        quotes: dict[tuple[str, str | None], Money | Exception] = {}
+        for currency in dict.fromkeys(currencies):
+            for offer in offers:
+                try:
+                    quote: Money | Exception = await self.rates.convert(
+                        offer.total_amount, offer.total_currency, currency or display_currency
+                    )
+                except Exception as error:
+                    quote = error
+                quotes[(offer.id, currency)] = quote
+        return PriceQuotes(quotes)
 
     async def _comparable_prices(
         self, offers: Sequence[Offer], currency: str

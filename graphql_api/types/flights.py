@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Iterable, Iterator
 from datetime import date, datetime
 from enum import Enum
 from typing import Annotated
 
 import strawberry
+from strawberry.types.nodes import SelectedField, Selection
 
 from graphql_api.context import Info
 from graphql_api.types.money import Money
@@ -59,6 +61,12 @@ class Place:
             time_zone=place.time_zone,
             type=place.type,
         )
+
+
+# Within offers, Carrier, Segment, Slice and Place are resolved straight from the immutable
+# domain models, whose attributes carry the same names: a page of 50 offers holds over a thousand
+# of them, and copying each into a Strawberry object per request cost more than serving it.
+# Strawberry only checks `is_type_of` for types with interfaces, and these have none.
 
 
 @strawberry.type
@@ -133,34 +141,48 @@ class FlightOffer:
     id: strawberry.ID
     mode: ProviderMode
     total_amount: Money = strawberry.field(description="As the airline prices it.")
-    owner: Carrier
-    slices: list[Slice]
+    owner: domain.Carrier = strawberry.field(graphql_type=Carrier)
+    slices: list[domain.Slice] = strawberry.field(graphql_type=list[Slice])
     passenger_count: int
     expires_at: datetime
     conditions: OfferConditions
     requires_instant_payment: bool
     display_currency: strawberry.Private[str]
     offer: strawberry.Private[domain.Offer]
+    quotes: strawberry.Private[flights.PriceQuotes]
 
     @strawberry.field(
-        description="The price converted at the current rate (the search's currency by default)."
+        graphql_type=Money,
+        description="The price converted at the current rate (the search's currency by default).",
     )
-    async def price(self, info: Info, currency: str | None = None) -> Money:
+    def price(self, info: Info, currency: str | None = None) -> Money | Awaitable[Money]:
+        # A price quoted with its page is answered at once; any other is converted now.
+        quoted = self.quotes.get(self.offer.id, currency)
+        if quoted is not None:
+            return Money.from_domain(quoted)
+        return self._converted_price(info, currency)
+
+    async def _converted_price(self, info: Info, currency: str | None) -> Money:
         converted = await info.context.services.rates.convert(
             self.offer.total_amount, self.offer.total_currency, currency or self.display_currency
         )
         return Money.from_domain(converted)
 
     @classmethod
-    def from_domain(cls, offer: domain.Offer, display_currency: str) -> FlightOffer:
+    def from_domain(
+        cls,
+        offer: domain.Offer,
+        display_currency: str,
+        quotes: flights.PriceQuotes | None = None,
+    ) -> FlightOffer:
         total = _money(offer.total)
         assert total is not None
         return cls(
             id=strawberry.ID(offer.id),
             mode=ProviderMode(offer.mode),
             total_amount=total,
-            owner=Carrier.from_domain(offer.owner),
-            slices=[Slice.from_domain(s) for s in offer.slices],
+            owner=offer.owner,
+            slices=offer.slices,
             passenger_count=len(offer.passengers),
             expires_at=offer.expires_at,
             conditions=OfferConditions(
@@ -172,7 +194,17 @@ class FlightOffer:
             requires_instant_payment=offer.requires_instant_payment,
             display_currency=display_currency,
             offer=offer,
+            quotes=quotes or flights.PriceQuotes(),
         )
+
+
+def _price_currencies(selections: Iterable[Selection]) -> Iterator[str | None]:
+    """The `currency` of every `price` selected on an offer, fragments included."""
+    for selection in selections:
+        if not isinstance(selection, SelectedField):
+            yield from _price_currencies(selection.selections)
+        elif selection.name == "price":
+            yield selection.arguments.get("currency")
 
 
 @strawberry.type
@@ -194,10 +226,16 @@ class FlightSearch:
             str | None, strawberry.argument(description="IATA code of the owner or any carrier.")
         ] = None,
     ) -> list[FlightOffer]:
-        selected = await info.context.services.flights.select_offers(
+        service = info.context.services.flights
+        selected = await service.select_offers(
             self.search, first=first, sort_by=sort_by, max_stops=max_stops, airline=airline
         )
-        return [FlightOffer.from_domain(o, self.search.currency) for o in selected]
+        currency = self.search.currency
+        requested = (s for offers in info.selected_fields for s in offers.selections)
+        quotes = await service.quote_prices(
+            selected, _price_currencies(requested), display_currency=currency
+        )
+        return [FlightOffer.from_domain(o, currency, quotes) for o in selected]
 
     @classmethod
     def from_domain(cls, search: flights.FlightSearch) -> FlightSearch:

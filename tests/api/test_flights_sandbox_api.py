@@ -257,3 +257,39 @@ async def test_london_suggests_the_city_and_its_airports(client: httpx.AsyncClie
 async def test_empty_place_query_is_bad_user_input(client: httpx.AsyncClient) -> None:
     body = (await graphql(client, '{ places(query: "  ") { iataCode } }')).json()
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_prices_in_several_currencies_through_aliases_and_fragments(
+    client: httpx.AsyncClient,
+) -> None:
+    query = """
+    query($input: FlightSearchInput!, $cur: String) {
+      searchFlights(input: $input) {
+        cheap: offers(first: 3) { id ...Prices eur: price(currency: "EUR") { currency } }
+        again: offers(first: 3, sortBy: DURATION) { id v: price(currency: $cur) { currency } }
+      }
+    }
+    fragment Prices on FlightOffer { usd: price(currency: "USD") { amount currency } }
+    """
+    variables = {"input": one_way("LOS", "ACC", days_ahead(15)), "cur": "GBP"}
+    body = (await graphql(client, query, variables)).json()
+    assert "errors" not in body, body
+    result = body["data"]["searchFlights"]
+    assert {o["usd"]["currency"] for o in result["cheap"]} == {"USD"}
+    assert {o["eur"]["currency"] for o in result["cheap"]} == {"EUR"}
+    assert {o["v"]["currency"] for o in result["again"]} == {"GBP"}
+
+
+async def test_unknown_price_currency_is_bad_user_input_on_that_price_only(
+    client: httpx.AsyncClient,
+) -> None:
+    query = """
+    query($input: FlightSearchInput!) {
+      searchFlights(input: $input) {
+        offers(first: 2) { id bad: price(currency: "XQQ") { amount } }
+      }
+    }
+    """
+    body = (await graphql(client, query, {"input": one_way("LOS", "ABV", days_ahead(6))})).json()
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "XQQ" in body["errors"][0]["message"]
