@@ -101,9 +101,12 @@ async def sandbox_settle(request: Request) -> Response:
     services, provider = found
     reference = request.path_params["reference"]
     action = request.path_params["action"]
-    if action not in ("pay", "decline") or await services.store.payments.get(reference) is None:
+    current = await services.store.payments.get(reference)
+    if action not in ("pay", "decline") or current is None:
         return _page("<p>No such payment.</p>", 404)
-    await provider.complete(reference, succeed=action == "pay")
+    if current.status == "PENDING":
+        # Only a payment still open takes money, as a closed checkout would refuse it.
+        await provider.complete(reference, succeed=action == "pay")
     payment = await services.payments.settle_payment(reference)
     booking = await services.store.bookings.get(payment.booking_reference)
     lines = [f"Payment <b>{html.escape(payment.reference)}</b>: {html.escape(payment.status)}"]

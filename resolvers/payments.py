@@ -35,6 +35,8 @@ VERIFY_PENDING_AFTER = timedelta(minutes=5)
 RESUME_AFTER = timedelta(minutes=2)
 # Past this, an order that still cannot be placed is given up and the traveller refunded.
 GIVE_UP_AFTER = timedelta(minutes=12)
+# Long enough to outlive any redelivery of the capture's webhook.
+LATE_REFUND_CLAIM = timedelta(days=30)
 _CALLBACK = re.compile(r"^https?://[^\s]{1,2000}$")
 
 
@@ -133,7 +135,61 @@ class Payments:
             payment = await self._apply_verification(payment)
         if payment.status == PaymentStatus.SUCCESS:
             await self._advance_booking(payment)
+        elif payment.status == PaymentStatus.ABANDONED:
+            await self._refund_late_capture(payment)
         return await self.deps.store.payments.get(reference) or payment
+
+    async def _refund_late_capture(self, payment: PaymentRecord) -> None:
+        """Money captured on a link after its booking ended goes straight back, once.
+
+        The payment stays ABANDONED (the lifecycle has no way out of it); the refund is
+        recorded on it, and a claim makes sure racing settlements refund only once.
+        """
+        if payment.data.get("refund"):
+            return
+        try:
+            verified = await self.deps.payments.verify(payment.reference)
+        except PaymentNotFound:
+            return
+        if verified.status != "success":
+            return
+        if not await self.deps.idempotency.claim(
+            f"late-capture:{payment.reference}", b"1", LATE_REFUND_CLAIM.total_seconds()
+        ):
+            return
+        log.warning(
+            "payment captured after its booking ended", extra={"payment": payment.reference}
+        )
+        try:
+            result = await self.deps.payments.refund(
+                reference=payment.reference,
+                amount_subunits=None,
+                idempotency_note=f"SureFlights refund of {payment.booking_reference}",
+            )
+        except UpstreamFailure as error:
+            await self.deps.idempotency.release(f"late-capture:{payment.reference}")
+            log.error("late capture not refunded yet", extra={"detail": error.detail})
+            return
+        noted = await self.deps.store.payments.transition(
+            payment.reference,
+            from_statuses={PaymentStatus.ABANDONED},
+            to_status=PaymentStatus.ABANDONED,
+            changes={
+                "data": {
+                    "refund": {
+                        "amount_subunits": verified.amount_subunits,
+                        "state": "issued",
+                        "id": result.id,
+                        "status": result.status,
+                        "reason": "captured after the booking ended",
+                    }
+                }
+            },
+            now=self.deps.clock(),
+        )
+        if noted is not None:
+            booking = await self.deps.store.bookings.get(payment.booking_reference)
+            await self.bookings.publish(noted, booking)
 
     async def _apply_verification(self, payment: PaymentRecord) -> PaymentRecord:
         try:

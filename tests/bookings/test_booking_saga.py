@@ -292,3 +292,23 @@ async def test_expired_booking_refuses_payment_links(
     assert (await gateway.booking(reference, token))["status"] == "EXPIRED"
     error = await failed(gateway.http, PAY, {"ref": reference}, bearer(token))
     assert error["extensions"]["code"] == "OFFER_EXPIRED"
+
+
+async def test_money_captured_after_the_booking_ended_goes_back_once(gateway: Gateway) -> None:
+    offer = gateway.offer(instant=True)
+    order = gateway.router.post(f"{DUFFEL}/air/orders").respond(
+        201, json=recorded_order(offer, awaiting_payment=False)
+    )
+    reference, token, payment = await gateway.book(offer)
+    await ok(gateway.http, CANCEL, {"ref": reference}, bearer(token))
+    # The traveller pays on the old Paystack link anyway; Paystack tells us, twice.
+    await gateway.pay(payment)
+    await gateway.pay(payment)
+    await ok(gateway.http, VERIFY, {"ref": payment}, bearer(token))
+    booking = await gateway.booking(reference, token)
+    assert booking["status"] == "CANCELLED"
+    assert booking["payment"]["status"] == "ABANDONED"
+    assert order.call_count == 0
+    assert gateway.paystack.refund.call_count == 1
+    refund = json.loads(gateway.paystack.refund.calls.last.request.content)
+    assert refund["transaction"] == payment

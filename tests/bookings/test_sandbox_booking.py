@@ -193,3 +193,18 @@ async def test_unknown_offer_is_offer_expired(client: httpx.AsyncClient) -> None
         client, CREATE, {"input": {"offerId": "off_sandbox_gone", "passengers": [PASSENGER]}}
     )
     assert error["extensions"]["code"] == "OFFER_EXPIRED"
+
+
+async def test_the_checkout_takes_no_money_once_the_booking_is_cancelled(
+    client: httpx.AsyncClient,
+) -> None:
+    offer = await sandbox_offer(client, instant=True)
+    reference, token = await book(client, offer)
+    payment = (await ok(client, PAY, {"ref": reference}, bearer(token)))["initializePayment"]
+    await ok(client, "mutation($r: ID!) { cancelBooking(reference: $r) { status } }",
+             {"r": reference}, bearer(token))  # fmt: skip
+    page = await client.post(f"/sandbox/checkout/{payment['reference']}/pay")
+    assert "ABANDONED" in page.text
+    booking = await status(client, reference, token)
+    assert booking["status"] == "CANCELLED"
+    assert booking["payment"]["status"] == "ABANDONED"
