@@ -61,8 +61,10 @@ class Query:
         return FlightOffer.from_domain(found, display)
 
     @strawberry.field(description='Airports and cities matching a name or code, e.g. "lag".')
-    async def places(self, info: Info, query: str, first: int = 10) -> list[Place]:
-        found = await info.context.services.flights.suggest_places(query, first=first)
+    async def places(self, info: Info, query: str, first: int | None = 10) -> list[Place]:
+        found = await info.context.services.flights.suggest_places(
+            query, first=10 if first is None else first
+        )
         return [Place.from_domain(p) for p in found]
 
     @strawberry.field(description="The current rate from `base` to `quote` (ISO 4217 codes).")
@@ -97,12 +99,15 @@ class Query:
         self,
         info: Info,
         status: BookingStatus | None = None,
-        first: int = 20,
+        first: int | None = 20,
         after: str | None = None,
     ) -> BookingConnection:
         context = info.context
         rows, more, total = await context.services.bookings.list(
-            context.caller, status=status, first=first, after=read_cursor(after)
+            context.caller,
+            status=status,
+            first=20 if first is None else first,
+            after=read_cursor(after),
         )
         edges = [BookingEdge(cursor=cursor_for(r), node=Booking.from_record(r)) for r in rows]
         return BookingConnection(

@@ -11,7 +11,7 @@ from typing import Any
 import strawberry
 
 from graphql_api.context import Info
-from graphql_api.types.flights import Carrier, Slice
+from graphql_api.types.flights import Carrier, ProviderMode, Slice
 from graphql_api.types.money import Money
 from integrations import flights as domain
 from integrations.store import BookingRecord, PaymentRecord
@@ -78,7 +78,7 @@ class Payment:
     reference: strawberry.ID
     booking_reference: strawberry.ID
     status: lifecycle.PaymentStatus
-    mode: str = strawberry.field(description="LIVE or SANDBOX.")
+    mode: ProviderMode
     amount: Money
     authorization_url: str | None = strawberry.field(
         description="Where the traveller pays (Paystack, or the sandbox checkout page)."
@@ -95,7 +95,7 @@ class Payment:
             reference=strawberry.ID(payment.reference),
             booking_reference=strawberry.ID(payment.booking_reference),
             status=lifecycle.PaymentStatus(payment.status),
-            mode=payment.mode,
+            mode=ProviderMode(payment.mode),
             amount=_subunits_money(payment.amount_subunits, payment.currency),
             authorization_url=payment.authorization_url,
             paid_at=payment.paid_at,
@@ -109,7 +109,7 @@ class Payment:
             reference=strawberry.ID(event["reference"]),
             booking_reference=strawberry.ID(event["booking_reference"]),
             status=lifecycle.PaymentStatus(event["status"]),
-            mode=event["mode"],
+            mode=ProviderMode(event["mode"]),
             amount=_subunits_money(event["amount_subunits"], event["currency"]),
             authorization_url=event["authorization_url"],
             paid_at=datetime.fromisoformat(event["paid_at"]) if event["paid_at"] else None,
@@ -219,7 +219,7 @@ def read_cursor(cursor: str | None) -> tuple[datetime, str] | None:
 
 @strawberry.input
 class PassengerInput:
-    type: PassengerType = PassengerType.ADULT
+    type: PassengerType | None = PassengerType.ADULT
     title: Title
     given_name: str
     family_name: str
@@ -230,7 +230,7 @@ class PassengerInput:
 
     def to_data(self) -> dict[str, Any]:
         return {
-            "type": self.type.value,
+            "type": (self.type or PassengerType.ADULT).value,
             "title": self.title.value,
             "given_name": self.given_name,
             "family_name": self.family_name,

@@ -219,16 +219,21 @@ class FlightSearch:
     async def offers(
         self,
         info: Info,
-        first: int = 20,
-        sort_by: flights.OfferSort = flights.OfferSort.PRICE,
+        first: int | None = 20,
+        sort_by: flights.OfferSort | None = flights.OfferSort.PRICE,
         max_stops: int | None = None,
         airline: Annotated[
             str | None, strawberry.argument(description="IATA code of the owner or any carrier.")
         ] = None,
     ) -> list[FlightOffer]:
         service = info.context.services.flights
+        # An explicit null means the default, as the contract's nullable arguments allow.
         selected = await service.select_offers(
-            self.search, first=first, sort_by=sort_by, max_stops=max_stops, airline=airline
+            self.search,
+            first=20 if first is None else first,
+            sort_by=sort_by or flights.OfferSort.PRICE,
+            max_stops=max_stops,
+            airline=airline,
         )
         currency = self.search.currency
         requested = (s for offers in info.selected_fields for s in offers.selections)
@@ -270,7 +275,7 @@ class PassengersInput:
 class FlightSearchInput:
     slices: list[SliceInput]
     passengers: PassengersInput | None = None
-    cabin_class: CabinClass = CabinClass.ECONOMY
+    cabin_class: CabinClass | None = CabinClass.ECONOMY
     max_connections: int | None = None
     currency: str | None = strawberry.field(
         default=None, description="Currency of `price` and of sorting by price."
@@ -288,7 +293,7 @@ class FlightSearchInput:
                 infants=passengers.infants,
                 child_ages=tuple(passengers.child_ages or ()),
             ),
-            cabin_class=self.cabin_class.value,
+            cabin_class=(self.cabin_class or CabinClass.ECONOMY).value,
             max_connections=self.max_connections,
             currency=self.currency,
         )
