@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import enum
 import logging
 import math
-import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -52,6 +49,7 @@ from integrations.flights import (
     Segment,
     Slice,
 )
+from integrations.retry import Failed, Idempotency, RetryPolicy, hinted_wait, transport_failure
 
 UPSTREAM = "duffel"
 DUFFEL_VERSION = "v2"
@@ -68,8 +66,6 @@ log = logging.getLogger("sureflights.duffel")
 # Codes Duffel answers when the selected offer cannot be booked or refreshed any more.
 _GONE_CODES = frozenset({"offer_no_longer_available", "offer_expired"})
 _PRICE_CHANGED = "price_changed"
-# A number this large in a rate-limit header is a Unix time, not a delay in seconds.
-_UNIX_TIME_FLOOR = 1_000_000_000
 _ISO_DURATION = re.compile(
     r"^P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
     r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
@@ -646,26 +642,15 @@ def _decimal_text(amount: Decimal) -> str:
 # --- Talking to Duffel ------------------------------------------------------------------------
 
 
-class _Retry(enum.Enum):
-    """When a failed call may be sent again.
-
-    IDEMPOTENT: reads, retried on 429, 5xx, timeouts and connection errors.
-    UNSENT_ONLY: calls that create something (a search, an order, a payment, a cancellation):
-    retried only when Duffel provably did not act on them, i.e. a 429 (refused before any
-    processing) or a failure while connecting, before any byte of the request left. A timeout
-    or 5xx after sending leaves the outcome unknown, so it is raised for the caller to reconcile.
-    """
-
-    IDEMPOTENT = "idempotent"
-    UNSENT_ONLY = "unsent_only"
-
-
 @dataclass(frozen=True, slots=True)
 class _Call:
     method: Literal["GET", "POST"]
     path: str
     timeout: float
-    retry: _Retry
+    # IDEMPOTENT for reads. UNSENT_ONLY for calls that create something (a search, an order, a
+    # payment, a cancellation): retried only after a 429 (refused before any processing) or a
+    # failure while connecting; after a timeout or 5xx the caller must reconcile.
+    retry: Idempotency
     params: Mapping[str, Any] | None = None
     body: Mapping[str, Any] | None = None
     headers: Mapping[str, str] | None = None
@@ -686,33 +671,6 @@ def _request_id(response: httpx.Response, body: _WireErrorBody | None = None) ->
         return body.meta.request_id
     header = response.headers.get("x-request-id")
     return str(header) if header else None
-
-
-def _hinted_wait(headers: httpx.Headers, now: float) -> float | None:
-    """Seconds the rate limiter asks us to wait, from `retry-after` or `ratelimit-reset`.
-
-    Duffel's own Java client and the community Go client read `ratelimit-reset` as an HTTP date
-    (RFC 1123); a bare number is accepted too, as a Unix time when it is that large, otherwise
-    as a delay in seconds.
-    """
-    for name in ("retry-after", "ratelimit-reset"):
-        raw = headers.get(name)
-        if not raw:
-            continue
-        raw = raw.strip()
-        try:
-            value = float(raw)
-        except ValueError:
-            try:
-                moment = email.utils.parsedate_to_datetime(raw)
-            except (TypeError, ValueError, IndexError):
-                continue
-            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-            return max(0.0, moment.timestamp() - now)
-        if not math.isfinite(value) or value < 0:
-            continue
-        return max(0.0, value - now) if value >= _UNIX_TIME_FLOOR else value
-    return None
 
 
 def _field_name(error: _WireError) -> str | None:
@@ -769,11 +727,7 @@ class DuffelClient:
         # timeout must outlast it or those offers are lost.
         self._search_timeout = supplier_timeout_ms / 1000 + timeout_margin_seconds
         self._default_timeout = default_timeout
-        self._max_retries = max(0, max_retries)
-        self._backoff_seconds = max(0.0, backoff_seconds)
-        self._max_wait_seconds = max(0.0, max_wait_seconds)
-        self._sleep = sleep
-        self._clock = clock
+        self._retry = RetryPolicy(max_retries, backoff_seconds, max_wait_seconds, sleep, clock)
         self._headers = {
             "Authorization": f"Bearer {self._token}",
             "Duffel-Version": DUFFEL_VERSION,
@@ -794,7 +748,7 @@ class DuffelClient:
                 "POST",
                 "/air/offer_requests",
                 timeout=self._search_timeout,
-                retry=_Retry.UNSENT_ONLY,
+                retry=Idempotency.UNSENT_ONLY,
                 params={"return_offers": "true", "supplier_timeout": self._supplier_timeout_ms},
                 body=_search_body(request),
             )
@@ -837,7 +791,7 @@ class DuffelClient:
                 "GET",
                 f"/air/offers/{quote(offer_id, safe='')}",
                 timeout=self._default_timeout,
-                retry=_Retry.IDEMPOTENT,
+                retry=Idempotency.IDEMPOTENT,
                 about_offer=True,
             )
         )
@@ -851,7 +805,7 @@ class DuffelClient:
                 "GET",
                 "/places/suggestions",
                 timeout=self._default_timeout,
-                retry=_Retry.IDEMPOTENT,
+                retry=Idempotency.IDEMPOTENT,
                 params={"query": query},
             )
         )
@@ -908,7 +862,7 @@ class DuffelClient:
                 "POST",
                 "/air/orders",
                 timeout=self._default_timeout,
-                retry=_Retry.UNSENT_ONLY,
+                retry=Idempotency.UNSENT_ONLY,
                 body=body,
                 headers={"x-client-correlation-id": correlation_id},
             )
@@ -920,7 +874,7 @@ class DuffelClient:
         """`GET /air/orders/{id}`."""
         path = f"/air/orders/{_path_id(order_id, 'order_id')}"
         answer = await self._send(
-            _Call("GET", path, timeout=self._default_timeout, retry=_Retry.IDEMPOTENT)
+            _Call("GET", path, timeout=self._default_timeout, retry=Idempotency.IDEMPOTENT)
         )
         wire = self._read_order(answer)
         return self._map(answer, lambda: _order(wire))
@@ -953,7 +907,7 @@ class DuffelClient:
                 "GET",
                 "/air/orders",
                 timeout=self._default_timeout,
-                retry=_Retry.IDEMPOTENT,
+                retry=Idempotency.IDEMPOTENT,
                 params=params,
             )
         )
@@ -989,7 +943,7 @@ class DuffelClient:
                 "POST",
                 "/air/payments",
                 timeout=self._default_timeout,
-                retry=_Retry.UNSENT_ONLY,
+                retry=Idempotency.UNSENT_ONLY,
                 body=body,
             )
         )
@@ -1002,7 +956,7 @@ class DuffelClient:
                 "POST",
                 "/air/order_cancellations",
                 timeout=self._default_timeout,
-                retry=_Retry.UNSENT_ONLY,
+                retry=Idempotency.UNSENT_ONLY,
                 body={"order_id": _path_id(order_id, "order_id")},
             )
         )
@@ -1015,7 +969,7 @@ class DuffelClient:
             "/actions/confirm"
         )
         answer = await self._send(
-            _Call("POST", path, timeout=self._default_timeout, retry=_Retry.UNSENT_ONLY)
+            _Call("POST", path, timeout=self._default_timeout, retry=Idempotency.UNSENT_ONLY)
         )
         return self._read(answer, _Envelope[OrderCancellation]).data
 
@@ -1026,72 +980,45 @@ class DuffelClient:
         headers = dict(self._headers)
         if call.headers:
             headers.update(call.headers)
-        attempt = 0
-        while True:
-            hint: float | None = None
-            status: int | None = None
-            try:
-                response = await self._http.request(
-                    call.method,
-                    f"{self._base_url}{call.path}",
-                    params=call.params,
-                    json={"data": call.body} if call.body is not None else None,
-                    headers=headers,
-                    timeout=call.timeout,
-                )
-            except httpx.TimeoutException as exc:
-                # Waiting for a connection, or for one from the pool, sends nothing.
-                unsent = isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
-                failure: UpstreamFailure = UpstreamUnavailable(
-                    UPSTREAM, f"timed out after {call.timeout:g}s ({type(exc).__name__})"
-                )
-                retryable = call.retry is _Retry.IDEMPOTENT or unsent
-            except httpx.TransportError as exc:
-                unsent = isinstance(exc, httpx.ConnectError)
-                failure = UpstreamUnavailable(UPSTREAM, f"connection failed ({type(exc).__name__})")
-                retryable = call.retry is _Retry.IDEMPOTENT or unsent
-            except httpx.DecodingError as exc:
-                failure = UpstreamError(UPSTREAM, f"undecodable response ({type(exc).__name__})")
-                retryable = False
-            else:
-                if response.is_success:
-                    return _Answer(call.method, call.path, response.content, _request_id(response))
-                status = response.status_code
-                failure = self._failure_for(call, response)
-                if status == 429:
-                    hint = _hinted_wait(response.headers, self._clock())
-                    retryable = True
-                else:
-                    retryable = status >= 500 and call.retry is _Retry.IDEMPOTENT
-            wait = self._wait_before_retry(attempt, hint) if retryable else None
-            if wait is None or attempt >= self._max_retries:
-                self._fail(failure, call.method, call.path, status=status, attempt=attempt)
-            log.warning(
-                "Duffel call failed; retrying",
-                extra={
-                    "duffel_request_id": failure.request_id,
-                    "duffel_method": call.method,
-                    "duffel_path": call.path,
-                    "duffel_status": status,
-                    "attempt": attempt + 1,
-                    "retry_in_seconds": round(wait, 3),
-                    "detail": failure.detail,
-                },
-            )
-            await self._sleep(wait)
-            attempt += 1
+        return await self._retry.run(
+            lambda: self._attempt(call, headers),
+            logger=log,
+            message="Duffel call failed; retrying",
+            fields=lambda failed: {
+                "duffel_request_id": failed.failure.request_id,
+                "duffel_method": call.method,
+                "duffel_path": call.path,
+                "duffel_status": failed.context,
+            },
+            give_up=lambda failed, attempt: self._fail(
+                failed.failure, call.method, call.path, status=failed.context, attempt=attempt
+            ),
+        )
 
-    def _wait_before_retry(self, attempt: int, hint: float | None) -> float | None:
-        """Seconds to wait before the next attempt; None when the limiter asks for too long."""
-        if hint is not None:
-            if hint > self._max_wait_seconds:
-                # Waiting less than asked would only spend another request on a 429.
-                return None
-            jitter = random.uniform(0, self._backoff_seconds)  # noqa: S311 - jitter, not a secret
-            return min(self._max_wait_seconds, hint + jitter)
-        # Full jitter, so replicas that failed together do not come back together.
-        ceiling = min(self._max_wait_seconds, self._backoff_seconds * 2**attempt)
-        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not a secret
+    async def _attempt(
+        self, call: _Call, headers: Mapping[str, str]
+    ) -> _Answer | Failed[int | None]:
+        """One request: its 2xx answer, or the failure with the HTTP status, if one came."""
+        try:
+            response = await self._http.request(
+                call.method,
+                f"{self._base_url}{call.path}",
+                params=call.params,
+                json={"data": call.body} if call.body is not None else None,
+                headers=headers,
+                timeout=call.timeout,
+            )
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            failure = transport_failure(UPSTREAM, exc, call.timeout)
+            return Failed(failure, call.retry.may_resend(exc), None)
+        if response.is_success:
+            return _Answer(call.method, call.path, response.content, _request_id(response))
+        status = response.status_code
+        failure = self._failure_for(call, response)
+        if status == 429:
+            hint = hinted_wait(response.headers, self._retry.clock())
+            return Failed(failure, True, status, hint=hint)
+        return Failed(failure, status >= 500 and call.retry is Idempotency.IDEMPOTENT, status)
 
     def _failure_for(self, call: _Call, response: httpx.Response) -> UpstreamFailure:
         status = response.status_code

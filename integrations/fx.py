@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import random
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from integrations.errors import UpstreamError, UpstreamUnavailable
+from integrations.retry import RetryPolicy
 
 OPEN_ER_API = "open.er-api.com"
 
@@ -141,8 +141,10 @@ class OpenErApiClient:
         self._http = http
         self._base_url = base_url.rstrip("/")
         self._timeout = timeout
-        self._retries = max(0, retries)
-        self._backoff_seconds = backoff_seconds
+        # Only the backoff is used, uncapped: a rate limit is not retried (see `_parse_latest`).
+        self._retry = RetryPolicy(
+            max_retries=retries, backoff_seconds=backoff_seconds, max_wait_seconds=math.inf
+        )
 
     async def latest(self, base: str) -> RateTable:
         code = _clean_base(base)
@@ -152,12 +154,10 @@ class OpenErApiClient:
             try:
                 response = await self._fetch(url)
             except UpstreamUnavailable:
-                if retried == self._retries:
+                if retried == self._retry.max_retries:
                     raise
+                await self._retry.sleep(self._retry.backoff(retried))
                 retried += 1
-                # Full jitter, so replicas that failed together do not retry together.
-                ceiling = self._backoff_seconds * 2 ** (retried - 1)
-                await asyncio.sleep(random.uniform(0, ceiling))  # noqa: S311 - jitter, not a secret
                 continue
             return _parse_latest(code, response)
 

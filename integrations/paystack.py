@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import math
-import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,6 +42,14 @@ from integrations.payments import (
     require_currency,
     require_email,
     require_reference,
+)
+from integrations.retry import (
+    RETRY_AFTER,
+    Failed,
+    Idempotency,
+    RetryPolicy,
+    hinted_wait,
+    transport_failure,
 )
 
 UPSTREAM = "paystack"
@@ -126,19 +132,6 @@ class _WireError(_Wire):
 # --- Talking to Paystack ----------------------------------------------------------------------
 
 
-class _Retry(enum.Enum):
-    """When a failed call may be sent again.
-
-    IDEMPOTENT: reads, retried on 429, 5xx, timeouts and connection errors.
-    UNSENT_ONLY: calls that create something (a transaction, a refund): retried only when the
-    request provably never left, i.e. the connection could not be opened. A timeout or 5xx after
-    sending leaves the outcome unknown, and a second refund would pay the traveller twice.
-    """
-
-    IDEMPOTENT = "idempotent"
-    UNSENT_ONLY = "unsent_only"
-
-
 class _Operation(enum.Enum):
     """Which call failed, so the same HTTP answer can mean different things."""
 
@@ -153,20 +146,11 @@ class _Call:
     operation: _Operation
     method: Literal["GET", "POST"]
     path: str
-    retry: _Retry
+    # IDEMPOTENT for reads. UNSENT_ONLY for calls that create something (a transaction, a
+    # refund): retried only when the connection could not be opened, never after a 429, a
+    # timeout or a 5xx, since a second refund would pay the traveller twice.
+    retry: Idempotency
     body: Mapping[str, Any] | None = None
-
-
-def _hinted_wait(headers: httpx.Headers) -> float | None:
-    """Seconds a 429 asks us to wait (`retry-after` as a number of seconds), if it says."""
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and value >= 0 else None
 
 
 def _refers_to_nothing(status: int, error: _WireError | None) -> bool:
@@ -261,10 +245,7 @@ class PaystackClient:
         self._base_url = base_url.rstrip("/")
         self._secret_key = secret_key.strip()
         self._timeout = timeout
-        self._max_retries = max(0, max_retries)
-        self._backoff_seconds = max(0.0, backoff_seconds)
-        self._max_wait_seconds = max(0.0, max_wait_seconds)
-        self._sleep = sleep
+        self._retry = RetryPolicy(max_retries, backoff_seconds, max_wait_seconds, sleep)
         self._headers = {
             "Authorization": f"Bearer {self._secret_key}",
             "Accept": "application/json",
@@ -298,7 +279,7 @@ class PaystackClient:
         if metadata:
             body["metadata"] = dict(metadata)
         call = _Call(
-            _Operation.INITIALIZE, "POST", "/transaction/initialize", _Retry.UNSENT_ONLY, body
+            _Operation.INITIALIZE, "POST", "/transaction/initialize", Idempotency.UNSENT_ONLY, body
         )
         wire = self._read(await self._send(call), _Envelope[_WireInitialized], call)
         if wire.reference != reference:
@@ -312,7 +293,7 @@ class PaystackClient:
     async def verify(self, reference: str) -> VerifiedPayment:
         """`GET /transaction/verify/{reference}`; `PaymentNotFound` for an unknown reference."""
         path = f"/transaction/verify/{require_reference(UPSTREAM, reference)}"
-        call = _Call(_Operation.VERIFY, "GET", path, _Retry.IDEMPOTENT)
+        call = _Call(_Operation.VERIFY, "GET", path, Idempotency.IDEMPOTENT)
         wire = self._read(await self._send(call), _Envelope[_WireTransaction], call)
         if wire.reference != reference:
             self._fail(UpstreamError(UPSTREAM, "verified a different reference"), call)
@@ -335,81 +316,54 @@ class PaystackClient:
             body["amount"] = require_amount(UPSTREAM, amount_subunits)
         if idempotency_note:
             body["merchant_note"] = idempotency_note
-        call = _Call(_Operation.REFUND, "POST", "/refund", _Retry.UNSENT_ONLY, body)
+        call = _Call(_Operation.REFUND, "POST", "/refund", Idempotency.UNSENT_ONLY, body)
         return _refund_result(self._read(await self._send(call), _Envelope[_WireRefund], call))
 
     async def get_refund(self, refund_id: str) -> RefundResult:
         """`GET /refund/{id}`; `PaymentNotFound` for an unknown id."""
         path = f"/refund/{require_reference(UPSTREAM, refund_id, field='refund_id')}"
-        call = _Call(_Operation.GET_REFUND, "GET", path, _Retry.IDEMPOTENT)
+        call = _Call(_Operation.GET_REFUND, "GET", path, Idempotency.IDEMPOTENT)
         return _refund_result(self._read(await self._send(call), _Envelope[_WireRefund], call))
 
     # --- Plumbing -----------------------------------------------------------------------------
 
     async def _send(self, call: _Call) -> bytes:
         """The body of the call's 2xx answer, after the retries its policy allows."""
-        attempt = 0
-        while True:
-            hint: float | None = None
-            status: int | None = None
-            try:
-                response = await self._http.request(
-                    call.method,
-                    f"{self._base_url}{call.path}",
-                    json=call.body,
-                    headers=self._headers,
-                    timeout=self._timeout,
-                )
-            except httpx.TimeoutException as exc:
-                # Waiting to connect, or for a pooled connection, sends nothing.
-                unsent = isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
-                failure: UpstreamFailure = UpstreamUnavailable(
-                    UPSTREAM, f"timed out after {self._timeout:g}s ({type(exc).__name__})"
-                )
-                retryable = call.retry is _Retry.IDEMPOTENT or unsent
-            except httpx.TransportError as exc:
-                unsent = isinstance(exc, httpx.ConnectError)
-                failure = UpstreamUnavailable(UPSTREAM, f"connection failed ({type(exc).__name__})")
-                retryable = call.retry is _Retry.IDEMPOTENT or unsent
-            except httpx.DecodingError as exc:
-                failure = UpstreamError(UPSTREAM, f"undecodable response ({type(exc).__name__})")
-                retryable = False
-            else:
-                if response.is_success:
-                    return response.content
-                status = response.status_code
-                failure = self._failure_for(call, response)
-                retryable = call.retry is _Retry.IDEMPOTENT and (status == 429 or status >= 500)
-                if status == 429:
-                    hint = _hinted_wait(response.headers)
-            wait = self._wait_before_retry(attempt, hint) if retryable else None
-            if wait is None or attempt >= self._max_retries:
-                self._fail(failure, call, status=status, attempt=attempt)
-            log.warning(
-                "Paystack call failed; retrying",
-                extra={
-                    "paystack_method": call.method,
-                    "paystack_path": call.path,
-                    "paystack_status": status,
-                    "attempt": attempt + 1,
-                    "retry_in_seconds": round(wait, 3),
-                    "detail": failure.detail,
-                },
-            )
-            await self._sleep(wait)
-            attempt += 1
+        return await self._retry.run(
+            lambda: self._attempt(call),
+            logger=log,
+            message="Paystack call failed; retrying",
+            fields=lambda failed: {
+                "paystack_method": call.method,
+                "paystack_path": call.path,
+                "paystack_status": failed.context,
+            },
+            give_up=lambda failed, attempt: self._fail(
+                failed.failure, call, status=failed.context, attempt=attempt
+            ),
+        )
 
-    def _wait_before_retry(self, attempt: int, hint: float | None) -> float | None:
-        """Seconds to wait before the next attempt; None when asked to wait too long."""
-        if hint is not None:
-            if hint > self._max_wait_seconds:
-                # Waiting less than asked would only spend another request on a 429.
-                return None
-            jitter = random.uniform(0, self._backoff_seconds)  # noqa: S311 - jitter, not a secret
-            return min(self._max_wait_seconds, hint + jitter)
-        # Full jitter, so replicas that failed together do not come back together.
-        ceiling = min(self._max_wait_seconds, self._backoff_seconds * 2**attempt)
-        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not a secret
+    async def _attempt(self, call: _Call) -> bytes | Failed[int | None]:
+        """One request: the body of its 2xx answer, or the failure with the HTTP status, if any."""
+        try:
+            response = await self._http.request(
+                call.method,
+                f"{self._base_url}{call.path}",
+                json=call.body,
+                headers=self._headers,
+                timeout=self._timeout,
+            )
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            failure = transport_failure(UPSTREAM, exc, self._timeout)
+            return Failed(failure, call.retry.may_resend(exc), None)
+        if response.is_success:
+            return response.content
+        status = response.status_code
+        failure = self._failure_for(call, response)
+        # Not even a 429 is retried for a call that creates something.
+        retryable = call.retry is Idempotency.IDEMPOTENT and (status == 429 or status >= 500)
+        hint = hinted_wait(response.headers, names=RETRY_AFTER) if status == 429 else None
+        return Failed(failure, retryable, status, hint=hint)
 
     def _failure_for(self, call: _Call, response: httpx.Response) -> UpstreamFailure:
         status = response.status_code

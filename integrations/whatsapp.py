@@ -4,13 +4,10 @@ sent through the live API or kept by a recording sandbox sender."""
 from __future__ import annotations
 
 import asyncio
-import enum
 import hashlib
 import hmac
 import itertools
 import logging
-import math
-import random
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -22,6 +19,14 @@ import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from integrations.errors import UpstreamError, UpstreamFailure, UpstreamUnavailable
+from integrations.retry import (
+    RETRY_AFTER,
+    Failed,
+    Idempotency,
+    RetryPolicy,
+    hinted_wait,
+    never_sent,
+)
 
 UPSTREAM = "whatsapp"
 
@@ -608,27 +613,25 @@ class WhatsAppUnavailable(UpstreamUnavailable):
         self.http_status = http_status
 
 
+def _transport_failure(exc: httpx.TransportError, retry: Idempotency) -> WhatsAppUnavailable:
+    """A request that got no answer, saying whether a message may have gone out."""
+    name = type(exc).__name__
+    if never_sent(exc):
+        # The connection never opened (or no pooled one freed up): nothing was sent.
+        return WhatsAppUnavailable(f"could not connect ({name})")
+    if isinstance(exc, httpx.TimeoutException):
+        return WhatsAppUnavailable(
+            f"timed out ({name}); the message may have been sent"
+            if retry is Idempotency.UNSENT_ONLY
+            else f"timed out ({name})"
+        )
+    return WhatsAppUnavailable(f"connection failed ({name})")
+
+
 def mask_phone(number: str) -> str:
     """All but the last four digits hidden: enough to tell travellers apart in a log."""
     digits = re.sub(r"\D", "", number)
     return f"***{digits[-4:]}" if len(digits) > 4 else "***"
-
-
-class _Retry(enum.Enum):
-    """When a failed call may be sent again.
-
-    NOT_PROCESSED: sending a message. Meta does not deduplicate, so the same request is sent
-    again only when it provably never reached Meta (the connection could not be opened) or
-    when Meta answered that it did not send it: a 429 or one of the rate-limit codes, or a 5xx
-    carrying a Graph API error (code 1, 2 or 131000, "Message failed to send ... Try again"),
-    or a 503. A timeout after sending, or a bare 500/502/504 from something in front of Meta,
-    leaves the outcome unknown and is not retried: a traveller told twice is worse than a
-    reply the conversation can repeat.
-    IDEMPOTENT: marking as read, harmless to repeat; retried on every transient failure.
-    """
-
-    NOT_PROCESSED = "not_processed"
-    IDEMPOTENT = "idempotent"
 
 
 class _WireErrorData(BaseModel):
@@ -653,22 +656,16 @@ class _WireErrorEnvelope(BaseModel):
     error: _WireError
 
 
+# What a failed attempt leaves for the log and the failure: the HTTP status and Meta's error,
+# when an answer came.
+_Failed: TypeAlias = Failed[tuple[int | None, _WireError | None]]
+
+
 def _graph_error(content: bytes) -> _WireError | None:
     try:
         return _WireErrorEnvelope.model_validate_json(content).error
     except ValidationError:
         return None
-
-
-def _hinted_wait(headers: httpx.Headers) -> float | None:
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and value >= 0 else None
 
 
 class WhatsAppClient:
@@ -702,10 +699,7 @@ class WhatsAppClient:
             "Authorization": f"Bearer {self._token}",
             "Accept": "application/json",
         }
-        self._max_retries = max(0, max_retries)
-        self._backoff_seconds = max(0.0, backoff_seconds)
-        self._max_wait_seconds = max(0.0, max_wait_seconds)
-        self._sleep = sleep
+        self._retry = RetryPolicy(max_retries, backoff_seconds, max_wait_seconds, sleep)
         # None: the pooled client's own timeout applies.
         self._timeout = timeout
 
@@ -721,7 +715,7 @@ class WhatsAppClient:
         for part in parts:
             try:
                 content = await self._post(
-                    request_body(recipient, part), _Retry.NOT_PROCESSED, recipient
+                    request_body(recipient, part), Idempotency.UNSENT_ONLY, recipient
                 )
             except UpstreamFailure:
                 if ids:
@@ -742,84 +736,68 @@ class WhatsAppClient:
         # Mark messages as read:
         # https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/mark-message-as-read
         body = {"messaging_product": "whatsapp", "status": "read", "message_id": message_id}
-        await self._post(body, _Retry.IDEMPOTENT, None)
+        await self._post(body, Idempotency.IDEMPOTENT, None)
 
     # --- Plumbing -----------------------------------------------------------------------------
 
-    async def _post(self, body: Mapping[str, Any], retry: _Retry, to: str | None) -> bytes:
-        operation = "send" if retry is _Retry.NOT_PROCESSED else "mark_read"
-        attempt = 0
-        while True:
-            status: int | None = None
-            error: _WireError | None = None
-            hint: float | None = None
-            try:
-                response = await self._http.post(
-                    self._url,
-                    json=body,
-                    headers=self._headers,
-                    timeout=httpx.USE_CLIENT_DEFAULT if self._timeout is None else self._timeout,
-                )
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                # The connection never opened (or no pooled one freed up): nothing was sent.
-                failure: UpstreamFailure = WhatsAppUnavailable(
-                    f"could not connect ({type(exc).__name__})"
-                )
-                retryable = True
-            except httpx.TimeoutException as exc:
-                failure = WhatsAppUnavailable(
-                    f"timed out ({type(exc).__name__}); the message may have been sent"
-                    if retry is _Retry.NOT_PROCESSED
-                    else f"timed out ({type(exc).__name__})"
-                )
-                retryable = retry is _Retry.IDEMPOTENT
-            except httpx.TransportError as exc:
-                failure = WhatsAppUnavailable(f"connection failed ({type(exc).__name__})")
-                retryable = retry is _Retry.IDEMPOTENT
-            else:
-                if response.is_success:
-                    return response.content
-                status = response.status_code
-                error = _graph_error(response.content)
-                failure = self._failure(status, error)
-                retryable = self._may_retry(retry, status, error)
-                hint = _hinted_wait(response.headers)
-            code = error.code if error is not None else None
-            wait = self._wait(attempt, hint, code) if retryable else None
-            if wait is None or attempt >= self._max_retries:
-                self._fail(failure, operation, to, status, error, attempt)
-            log.warning(
-                "WhatsApp call failed; retrying",
-                extra={
-                    **self._log_fields(operation, to, status, error, attempt),
-                    "retry_in_seconds": round(wait, 3),
-                    "detail": failure.detail,
-                },
+    async def _post(self, body: Mapping[str, Any], retry: Idempotency, to: str | None) -> bytes:
+        """Meta's 2xx answer, after the retries `retry` allows.
+
+        Sending a message is UNSENT_ONLY: Meta does not deduplicate, so the same request is sent
+        again only when it provably never reached Meta (the connection could not be opened) or
+        when Meta answered that it did not send it: a 429 or one of the rate-limit codes, or a
+        5xx carrying a Graph API error (code 1, 2 or 131000, "Message failed to send ... Try
+        again"), or a 503. A timeout after sending, or a bare 500/502/504 from something in front
+        of Meta, leaves the outcome unknown and is not retried: a traveller told twice is worse
+        than a reply the conversation can repeat. Marking as read is IDEMPOTENT, harmless to
+        repeat, and retried on every transient failure.
+        """
+        operation = "send" if retry is Idempotency.UNSENT_ONLY else "mark_read"
+        return await self._retry.run(
+            lambda: self._attempt(body, retry),
+            logger=log,
+            message="WhatsApp call failed; retrying",
+            fields=lambda failed: self._log_fields(operation, to, *failed.context),
+            give_up=lambda failed, attempt: self._fail(
+                failed.failure, operation, to, *failed.context, attempt
+            ),
+        )
+
+    async def _attempt(self, body: Mapping[str, Any], retry: Idempotency) -> bytes | _Failed:
+        """One request: the content of Meta's 2xx answer, or the failure."""
+        try:
+            response = await self._http.post(
+                self._url,
+                json=body,
+                headers=self._headers,
+                timeout=httpx.USE_CLIENT_DEFAULT if self._timeout is None else self._timeout,
             )
-            await self._sleep(wait)
-            attempt += 1
+        except httpx.TransportError as exc:
+            return Failed(_transport_failure(exc, retry), retry.may_resend(exc), (None, None))
+        if response.is_success:
+            return response.content
+        status = response.status_code
+        error = _graph_error(response.content)
+        return Failed(
+            self._failure(status, error),
+            self._may_retry(retry, status, error),
+            (status, error),
+            hint=hinted_wait(response.headers, names=RETRY_AFTER),
+            pause=(
+                PAIR_RATE_WAIT_SECONDS
+                if error is not None and error.code == PAIR_RATE_LIMIT_HIT
+                else None
+            ),
+        )
 
     @staticmethod
-    def _may_retry(retry: _Retry, status: int, error: _WireError | None) -> bool:
+    def _may_retry(retry: Idempotency, status: int, error: _WireError | None) -> bool:
         code = error.code if error is not None else None
         if status == 429 or code in _RATE_LIMIT_CODES:
             return True
         if status >= 500:
-            return retry is _Retry.IDEMPOTENT or error is not None or status == 503
+            return retry is Idempotency.IDEMPOTENT or error is not None or status == 503
         return False
-
-    def _wait(self, attempt: int, hint: float | None, code: int | None) -> float | None:
-        """Seconds before the next attempt; None when asked to wait longer than we would."""
-        jitter = random.uniform(0, self._backoff_seconds)  # noqa: S311 - jitter, not a secret
-        if hint is not None:
-            if hint > self._max_wait_seconds:
-                return None  # waiting less than asked would only spend another request on a 429
-            return min(self._max_wait_seconds, hint + jitter)
-        if code == PAIR_RATE_LIMIT_HIT:
-            return min(self._max_wait_seconds, PAIR_RATE_WAIT_SECONDS + jitter)
-        # Full jitter, so replicas that failed together do not come back together.
-        ceiling = min(self._max_wait_seconds, self._backoff_seconds * 2**attempt)
-        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not a secret
 
     def _failure(self, status: int, error: _WireError | None) -> UpstreamFailure:
         code = error.code if error is not None else None
@@ -875,12 +853,7 @@ class WhatsAppClient:
         return message_id
 
     def _log_fields(
-        self,
-        operation: str,
-        to: str | None,
-        status: int | None,
-        error: _WireError | None,
-        attempt: int,
+        self, operation: str, to: str | None, status: int | None, error: _WireError | None
     ) -> dict[str, Any]:
         return {
             "whatsapp_operation": operation,
@@ -889,7 +862,6 @@ class WhatsAppClient:
             "whatsapp_error_code": error.code if error is not None else None,
             "whatsapp_error_subcode": error.error_subcode if error is not None else None,
             "fbtrace_id": error.fbtrace_id if error is not None else None,
-            "attempt": attempt + 1,
         }
 
     def _fail(
@@ -907,7 +879,8 @@ class WhatsAppClient:
             logging.INFO if expected else logging.WARNING,
             "WhatsApp call failed",
             extra={
-                **self._log_fields(operation, to, status, error, attempt),
+                **self._log_fields(operation, to, status, error),
+                "attempt": attempt + 1,
                 "failure": type(failure).__name__,
                 "detail": failure.detail,
             },
