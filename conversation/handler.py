@@ -79,18 +79,20 @@ SEARCH = """
 query Search($input: FlightSearchInput!) {
   searchFlights(input: $input) {
     id
-    offers(first: 40, sortBy: PRICE) {
-      id
-      totalAmount { amount currency }
-      price { amount currency formatted }
-      owner { iataCode name }
-      slices {
-        durationMinutes stops
-        segments {
-          departingAt arrivingAt flightNumber
-          origin { iataCode cityName } destination { iataCode cityName }
-        }
-      }
+    cheapest: offers(first: 20, sortBy: PRICE) { ...Option }
+    fastest: offers(first: 10, sortBy: DURATION) { ...Option }
+  }
+}
+fragment Option on FlightOffer {
+  id
+  totalAmount { amount currency }
+  price { amount currency formatted }
+  owner { iataCode name }
+  slices {
+    durationMinutes stops
+    segments {
+      departingAt arrivingAt flightNumber
+      origin { iataCode cityName } destination { iataCode cityName }
     }
   }
 }
@@ -162,6 +164,27 @@ class ConversationHandler:
 
     async def _handle(self, message: InboundMessage) -> None:
         now = self.clock()
+        try:
+            await self._record_inbound(message, now)
+            session = await self.sessions.load(message.wa_id)
+            known = session.booking_reference, session.state
+            session.last_inbound_at = now.isoformat()
+            try:
+                answers = await self.respond(session, message)
+            except Exception:
+                log.exception("conversation step failed", extra={"state": session.state})
+                answers = [TextMessage(replies.SOMETHING_WENT_WRONG)]
+            await self.sessions.save(session)
+        except Exception:
+            # The stores failed; the traveller still hears something rather than nothing.
+            log.exception("conversation state unavailable")
+            await self.deliver(message.wa_id, [TextMessage(replies.SOMETHING_WENT_WRONG)])
+            return
+        await self.deliver(message.wa_id, answers)
+        if (session.booking_reference, session.state) != known:
+            await self._remember(session)
+
+    async def _record_inbound(self, message: InboundMessage, now: datetime) -> None:
         await self.conversations.append_messages(
             message.wa_id,
             [
@@ -176,15 +199,6 @@ class ConversationHandler:
             ],
             now=now,
         )
-        session = await self.sessions.load(message.wa_id)
-        try:
-            answers = await self.respond(session, message)
-        except Exception:
-            log.exception("conversation step failed", extra={"state": session.state})
-            answers = [TextMessage(replies.SOMETHING_WENT_WRONG)]
-        await self.sessions.save(session)
-        await self.deliver(message.wa_id, answers)
-        await self._remember(session, last_inbound_at=now)
 
     async def deliver(self, wa_id: str, answers: Sequence[OutboundMessage]) -> None:
         sent: list[dict[str, Any]] = []
@@ -204,9 +218,13 @@ class ConversationHandler:
                     "at": now.isoformat(),
                 }
             )
-        await self.conversations.append_messages(wa_id, sent, now=now)
+        try:
+            await self.conversations.append_messages(wa_id, sent, now=now)
+        except Exception:  # the replies went out; only their record is missing
+            log.exception("outgoing messages not recorded")
 
-    async def _remember(self, session: Session, *, last_inbound_at: datetime | None = None) -> None:
+    async def _remember(self, session: Session) -> None:
+        """Keep the state, and a new booking with its access token, on the conversation."""
         record = await self.conversations.get(session.wa_id)
         if record is None:
             return
@@ -222,11 +240,7 @@ class ConversationHandler:
                 state=session.state.value,
                 created_at=record.created_at,
                 updated_at=self.clock(),
-                data={
-                    **record.data,
-                    "tokens": tokens,
-                    **({"last_inbound_at": last_inbound_at.isoformat()} if last_inbound_at else {}),
-                },
+                data={**record.data, "tokens": tokens},
                 messages=record.messages,
                 booking_references=references,
             )
@@ -238,8 +252,8 @@ class ConversationHandler:
         """Message the traveller when their booking is confirmed or refunded."""
         session = await self.sessions.load(wa_id)
         token = await self._token_for(session, reference)
-        record = await self.conversations.get(wa_id)
-        last_inbound = (record.data.get("last_inbound_at") if record else None) or None
+        # The session lives 24 hours from the traveller's last message, like Meta's window.
+        last_inbound = session.last_inbound_at
         window_open = (
             last_inbound is not None
             and self.clock() - datetime.fromisoformat(last_inbound) < CUSTOMER_SERVICE_WINDOW
@@ -400,8 +414,10 @@ class ConversationHandler:
             session.move(State.SEARCHING)
             return [TextMessage(replies.search_failed(outcome.error_code, outcome.errors))]
         assert outcome.data is not None
-        offers = outcome.data["searchFlights"]["offers"]
-        options = replies.pick_options(offers, wanted.get("time_of_day"), MAX_OPTIONS)
+        found = outcome.data["searchFlights"]
+        options = replies.pick_options(
+            found["cheapest"], found["fastest"], wanted.get("time_of_day"), MAX_OPTIONS
+        )
         if not options:
             session.move(State.SEARCHING)
             return [TextMessage(replies.NO_FLIGHTS)]

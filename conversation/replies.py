@@ -122,16 +122,22 @@ def _fits(offer: dict[str, Any], time_of_day: str | None) -> bool:
 
 
 def pick_options(
-    offers: Sequence[dict[str, Any]], time_of_day: str | None, limit: int
+    cheapest: Sequence[dict[str, Any]],
+    fastest: Sequence[dict[str, Any]],
+    time_of_day: str | None,
+    limit: int,
 ) -> list[dict[str, Any]]:
     """The cheapest and the fastest, at most `limit` in all, as the session remembers them."""
-    fitting = [o for o in offers if _fits(o, time_of_day)] or list(offers)
-    cheapest = fitting[: limit // 2]
-    rest = [o for o in fitting if o not in cheapest]
-    fastest = sorted(rest, key=lambda o: sum(s["durationMinutes"] for s in o["slices"]))
-    chosen = [("Cheapest", o) for o in cheapest] + [
-        ("Fastest", o) for o in fastest[: limit - len(cheapest)]
-    ]
+    cheap = [o for o in cheapest if _fits(o, time_of_day)] or list(cheapest)
+    quick = [o for o in fastest if _fits(o, time_of_day)] or list(fastest)
+    chosen = [("Cheapest", o) for o in cheap[: limit // 2]]
+    taken = {o["id"] for _, o in chosen}
+    for offer in quick:
+        if len(chosen) >= limit:
+            break
+        if offer["id"] not in taken:
+            chosen.append(("Fastest", offer))
+            taken.add(offer["id"])
     return [_option(label, offer) for label, offer in chosen]
 
 

@@ -82,6 +82,8 @@ class Session:
     payment_url: str | None = None
     # The price shown at review, sent back as expectedTotalAmount so nobody pays a surprise.
     expected_total: str | None = None
+    # When the traveller last wrote (ISO): free-form replies are allowed for 24 hours after.
+    last_inbound_at: str | None = None
 
     def move(self, to: State) -> None:
         if to != State.INITIAL and to != self.state and (self.state, to) not in TRANSITIONS:
