@@ -255,3 +255,24 @@ async def test_cancel_at_a_step_and_help(whatsapp: WhatsApp) -> None:
     assert "cancelled" in text_of(cancelled[-1]).lower()
     helped = await whatsapp.say("help")
     assert "status" in text_of(helped[-1]).lower()
+
+
+async def test_the_traveller_hears_back_even_when_the_session_store_is_down(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # Nothing listens on this port: the configured Redis (sessions) is down.
+    settings = make_settings(
+        whatsapp_access_token="EAAG-placeholder-token",
+        whatsapp_phone_number_id=PHONE_NUMBER_ID,
+        whatsapp_app_secret=APP_SECRET,
+        redis_url="redis://127.0.0.1:6390/0",
+    )
+    app = create_app(settings)
+    with respx.mock(assert_all_called=False) as router:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+                whatsapp = WhatsApp(app, http, router)
+                answer = await whatsapp.say("hi")
+    assert len(answer) == 1
+    assert "something went wrong" in text_of(answer[0]).lower()
