@@ -56,17 +56,12 @@ import copy
 import hashlib
 import hmac
 import json
-import math
 import multiprocessing
 import os
 import random
 import re
 import secrets
-import shutil
-import signal
 import socket
-import string
-import subprocess
 import sys
 import tempfile
 import threading
@@ -76,19 +71,39 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
 
-ROOT = Path(__file__).absolute().parents[1]
-FIXTURES = Path(
-    os.environ.get("SUREFLIGHTS_FIXTURES", ROOT.parent / "shared" / "fixtures" / "upstreams")
+# Run as a script, this directory comes first on the path, where this module would shadow the
+# gateway's `conversation` package.
+sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
+
+from bench.common import (
+    HOST,
+    REDIS_URL,
+    ROOT,
+    clean_env,
+    cpu_seconds,
+    fixture,
+    free_port,
+    http_get_answers,
+    load_average,
+    percentile,
+    pick_cpus,
+    random_secret,
+    run_loop,
+    serving,
+    start_py_spy,
+    stop_py_spy,
+    sureflights_command,
+    time_limit,
+    usable_cores,
+    wait_until_live,
 )
-HOST = "127.0.0.1"
-REDIS_URL = "redis://127.0.0.1:6379/14"
+
 TARGET_P99_MS = 100.0
 PHONE_NUMBER_ID = "106540352242922"
 ACCESS_TOKEN = "EAAG-bench-placeholder-token"  # noqa: S105 - the fake Cloud API takes any token
@@ -113,11 +128,6 @@ NAMES = (
 def now() -> float:
     """CLOCK_MONOTONIC: one clock for every process on the machine, unaffected by NTP steps."""
     return time.clock_gettime(time.CLOCK_MONOTONIC)
-
-
-def fixture(name: str) -> Any:
-    """A body recorded from Meta's documentation (shared/fixtures/upstreams/SOURCES.md)."""
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
 # --- the fake Cloud API (runs in its own uvicorn process) -------------------------------------
@@ -485,37 +495,6 @@ async def drive(
 # --- the gateway and the fake -----------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without the gateway's settings, so only `extra` configures it."""
-    from graphql_api.settings import Settings
-
-    ours = {name.upper() for name in Settings.model_fields}
-    env = {k: v for k, v in os.environ.items() if k.upper() not in ours}
-    env.update(extra)
-    return env
-
-
-def wait_until_live(alive: Any, port: int, path: str, name: str, log: Path | None) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        if not alive():
-            detail = log.read_text(errors="replace")[-3000:] if log else ""
-            raise RuntimeError(f"{name} exited before answering: {detail}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"http://{HOST}:{port}{path}", timeout=1.0).status_code < 500:
-                return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{name}: nothing answered on port {port} within 30s")
-        time.sleep(0.1)
-
-
 _TROUBLE = re.compile(r'Traceback|"level":\s*"(error|critical)"|\b(ERROR|CRITICAL)\b')
 
 
@@ -532,7 +511,7 @@ def gateway(
     (port, pid)."""
     env = clean_env(
         DATABASE_URL=f"sqlite:///{workdir}/gateway.db",
-        SECRET_KEY="".join(secrets.choice(string.ascii_letters) for _ in range(48)),
+        SECRET_KEY=random_secret(),
         RECONCILE_INTERVAL_SECONDS="0",
         # Warnings only by default: uvicorn's access log and httpx's line per call stay quiet.
         LOG_LEVEL=log_level,
@@ -543,27 +522,12 @@ def gateway(
         WHATSAPP_API_URL=f"http://{HOST}:{fake_port}",
         **({"REDIS_URL": REDIS_URL} if redis else {}),
     )
-    port = free_port()
-    sureflights = Path(sys.executable).with_name("sureflights")
-    command = [str(sureflights), "serve", "--host", HOST, "--workers", "1", "--port", str(port)]
-    log_path = workdir / "gateway.log"
-    with log_path.open("wb") as log:
-        # cwd: the temporary directory, so no `.env` of the checkout is read.
-        process = subprocess.Popen(
-            command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+    answers = http_get_answers("/health/live")
     try:
-        if cpu is not None:
-            os.sched_setaffinity(process.pid, {cpu})
-        wait_until_live(lambda: process.poll() is None, port, "/health/live", "gateway", log_path)
-        yield port, process.pid
+        with serving("gateway", sureflights_command(), env, workdir, answers, cpu) as server:
+            yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        log_path = workdir / "gateway.log"
         lines = log_path.read_text(errors="replace").splitlines()
         problems = [index for index, line in enumerate(lines) if _TROUBLE.search(line)]
         if problems:
@@ -582,7 +546,7 @@ def fake_cloud_api(cpu: int | None) -> Iterator[tuple[int, Any]]:
     process = context.Process(target=serve_fake_cloud_api, args=(port, arrivals, cpu), daemon=True)
     process.start()
     try:
-        wait_until_live(process.is_alive, port, "/", "the fake Cloud API", None)
+        wait_until_live(process.is_alive, http_get_answers("/"), port, "the fake Cloud API")
         yield port, arrivals
     finally:
         process.terminate()
@@ -614,10 +578,8 @@ class Usage:
 
     @classmethod
     def of(cls, pid: int) -> Usage:
-        cpu = loop = None
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        cpu = cpu_seconds(pid)
+        loop = None
         with contextlib.suppress(OSError, ValueError):
             on_core, waiting, _ = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
             loop = (int(on_core) / 1e9, int(waiting) / 1e9)
@@ -633,38 +595,13 @@ def py_spy(output: str | None, cpu: int | None) -> Iterator[Any]:
         if output is None:
             yield
             return
-        binary = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-        profiler = subprocess.Popen(
-            [
-                binary,
-                "record",
-                "--pid",
-                str(pid),
-                "--rate",
-                "100",
-                "--format",
-                "raw",
-                "--threads",
-                "-o",
-                output,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        profiler = start_py_spy(pid, output, 100, "--threads")
         if cpu is not None:
             os.sched_setaffinity(profiler.pid, {cpu})
-        time.sleep(1.0)  # attached before the first message
         try:
             yield
         finally:
-            profiler.send_signal(signal.SIGINT)
-            try:
-                _, errors = profiler.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                profiler.kill()
-                _, errors = profiler.communicate()
-            if profiler.returncode not in (0, -signal.SIGINT):
-                print(f"py-spy failed: {errors.decode(errors='replace')[-500:]}", file=sys.stderr)
+            stop_py_spy(profiler)
 
     yield sampling
 
@@ -733,11 +670,6 @@ def summarize_profile(path: str, top: int = 30) -> str:
 
 
 # --- figures ----------------------------------------------------------------------------------
-
-
-def percentile(ordered: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending sequence."""
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 def spread(values_ms: list[float]) -> str:
@@ -854,31 +786,6 @@ def dump(path: str, exchanges: Sequence[Exchange], started: float) -> None:
 # --- the run ----------------------------------------------------------------------------------
 
 
-def pick_cpus() -> tuple[int, int] | None:
-    """(gateway core, everything else's core) when there are two to pin to, else None."""
-    if not hasattr(os, "sched_getaffinity"):
-        return None
-    available = sorted(os.sched_getaffinity(0))
-    return (available[0], available[1]) if len(available) >= 2 else None
-
-
-def load_average() -> str:
-    """Over 1, 5 and 15 minutes: above the core count, other processes shared the cores."""
-    return " ".join(f"{n:.2f}" for n in os.getloadavg())
-
-
-def _stop(signum: int, frame: FrameType | None) -> None:
-    raise TimeoutError("the benchmark ran past its time limit")
-
-
-def run_loop(coroutine: Any) -> Any:
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coroutine)
-    return uvloop.run(coroutine)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--conversations", type=int, default=200)
@@ -907,9 +814,7 @@ def main() -> int:
         print(f"--redis: nothing answers PING at {REDIS_URL}", file=sys.stderr)
         return 2
 
-    signal.signal(signal.SIGALRM, _stop)
-    signal.alarm(args.time_limit)
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    usable = usable_cores()
     cpus = pick_cpus()
     gateway_cpu, client_cpu = cpus if cpus else (None, None)
     if client_cpu is not None:
@@ -919,6 +824,7 @@ def main() -> int:
         print("  other work is running: expect noisier figures", flush=True)
     app_secret = secrets.token_hex(16)
     with (
+        time_limit(args.time_limit),
         tempfile.TemporaryDirectory(prefix="bench-conversation-", dir=args.tmp_dir) as tmp,
         fake_cloud_api(client_cpu) as (fake_port, arrivals),
         gateway(Path(tmp), fake_port, app_secret, args.redis, args.log_level, gateway_cpu) as (
@@ -929,7 +835,6 @@ def main() -> int:
     ):
         print(f"gateway: pid {pid}, port {port}; fake Cloud API: port {fake_port}", flush=True)
         load, cpu, started, ended = run_loop(drive(port, app_secret, arrivals, args, pid, profile))
-    signal.alarm(0)
     p99 = report(args, load, cpu, started, ended, cpus, usable)
     if args.dump:
         dump(args.dump, load.exchanges, started)

@@ -43,15 +43,9 @@ import copy
 import hashlib
 import hmac
 import json
-import math
 import multiprocessing
 import os
 import secrets
-import shutil
-import signal
-import socket
-import string
-import subprocess
 import sys
 import tempfile
 import threading
@@ -61,19 +55,35 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).absolute().parents[1]
+# Run as a script, this directory comes first on the path, where a module of the same name as one
+# of the gateway's packages (another benchmark) would shadow it.
+sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
 
-HOST = "127.0.0.1"
-REDIS_URL = "redis://127.0.0.1:6379/14"
-TARGET_P99_MS = 250.0
-FIXTURES = Path(
-    os.environ.get("SUREFLIGHTS_FIXTURES", ROOT.parent / "shared" / "fixtures" / "upstreams")
+from bench.common import (
+    HOST,
+    REDIS_URL,
+    clean_env,
+    fixture,
+    http_get_answers,
+    load_average,
+    percentile,
+    pick_cpus,
+    random_secret,
+    run_loop,
+    serving,
+    start_py_spy,
+    stop_py_spy,
+    sureflights_command,
+    time_limit,
+    usable_cores,
+    uvicorn_command,
 )
+
+TARGET_P99_MS = 250.0
 
 SUBSCRIPTION = "subscription { paymentUpdates { reference status bookingStatus updatedAt } }"
 SEARCH = """
@@ -112,11 +122,6 @@ PASSENGER = {
     "email": "amaka@example.com",
     "phoneNumber": "08031234567",
 }
-
-
-def fixture(name: str) -> Any:
-    """A body recorded from Paystack's documentation (shared/fixtures/upstreams/SOURCES.md)."""
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
 # --- the fake Paystack (runs in its own uvicorn process) --------------------------------------
@@ -307,12 +312,7 @@ def subscriber_process(
         pipe.send(("ready", subscribers.acked, subscribers.failures[:5]))
         await _serve_commands(subscribers, pipe)
 
-    try:
-        import uvloop
-
-        uvloop.run(run())
-    except ImportError:
-        asyncio.run(run())
+    run_loop(run())
 
 
 class SubscriberPool:
@@ -379,67 +379,6 @@ def subscriber_pool(
 # --- the gateway and the fake Paystack --------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without the gateway's settings, so only `extra` configures it."""
-    from graphql_api.settings import Settings
-
-    ours = {name.upper() for name in Settings.model_fields}
-    env = {k: v for k, v in os.environ.items() if k.upper() not in ours}
-    env.update(extra)
-    return env
-
-
-def wait_until_live(process: subprocess.Popen[bytes], port: int, log: Path, path: str) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"{log.name} exited: {log.read_text(errors='replace')[-3000:]}")
-        try:
-            if httpx.get(f"http://{HOST}:{port}{path}", timeout=1.0).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{log.name}: nothing answered on port {port} within 30s")
-        time.sleep(0.1)
-
-
-@contextlib.contextmanager
-def process_on_port(
-    name: str, command: list[str], env: dict[str, str], workdir: Path, probe: str, cpu: int | None
-) -> Iterator[tuple[int, int]]:
-    """Run `command` (which takes `--port`) until the block ends; yields (port, pid)."""
-    port = free_port()
-    log_path = workdir / f"{name}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [*command, "--port", str(port)],
-            cwd=workdir,  # no `.env` of the checkout is read
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        if cpu is not None:
-            os.sched_setaffinity(process.pid, {cpu})
-        wait_until_live(process, port, log_path, probe)
-        yield port, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def gateway(
     workdir: Path, name: str, secret: str, redis: bool, cpu: int | None, **extra: str
 ) -> contextlib.AbstractContextManager[tuple[int, int]]:
@@ -453,34 +392,21 @@ def gateway(
         **({"REDIS_URL": REDIS_URL} if redis else {}),
         **extra,
     )
-    sureflights = Path(sys.executable).with_name("sureflights")
-    command = [str(sureflights), "serve", "--host", HOST, "--workers", "1"]
-    return process_on_port(name, command, env, workdir, "/health/live", cpu)
+    return serving(name, sureflights_command(), env, workdir, http_get_answers("/health/live"), cpu)
 
 
 def fake_paystack(
     workdir: Path, cpu: int | None
 ) -> contextlib.AbstractContextManager[tuple[int, int]]:
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
+    command = uvicorn_command(
         "bench.fanout:fake_paystack_app",
-        "--app-dir",
-        str(ROOT),
         "--host",
         HOST,
         "--no-access-log",
         "--log-level",
         "warning",
-    ]
-    return process_on_port("paystack", command, clean_env(), workdir, "/", cpu)
-
-
-def random_secret(length: int = 48) -> str:
-    alphabet = string.ascii_letters + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(length))
+    )
+    return serving("paystack", command, clean_env(), workdir, http_get_answers("/"), cpu)
 
 
 def admin_token(secret: str) -> str:
@@ -551,11 +477,6 @@ def payment_of(data: dict[str, Any]) -> Payment:
 
 
 # --- figures ----------------------------------------------------------------------------------
-
-
-def percentile(ordered: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending sequence."""
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -653,34 +574,6 @@ class CpuSampler:
         return (last[1] - first[1]) / 1e6, (last[2] - first[2]) / 1e6
 
 
-# --- profiling ------------------------------------------------------------------------------
-
-
-def start_profiler(pid: int, output: str) -> subprocess.Popen[bytes]:
-    """py-spy sampling the gateway (collapsed stacks in `output`) until `stop_profiler`."""
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    profiler = subprocess.Popen(
-        [py_spy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw", "-o", output],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    time.sleep(1.0)  # py-spy attaches before the first settlement
-    return profiler
-
-
-def stop_profiler(profiler: subprocess.Popen[bytes], output: str) -> None:
-    profiler.send_signal(signal.SIGINT)
-    try:
-        _, errors = profiler.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        profiler.kill()
-        _, errors = profiler.communicate()
-    if profiler.returncode not in (0, -signal.SIGINT):
-        print(f"py-spy failed: {errors.decode(errors='replace')[-500:]}", file=sys.stderr)
-    else:
-        print(f"gateway profile (py-spy, collapsed stacks) written to {output}", flush=True)
-
-
 # --- fan-out ----------------------------------------------------------------------------------
 
 
@@ -709,14 +602,17 @@ def run_fanout(args: argparse.Namespace, workdir: Path, cpus: tuple[int, int] | 
             offer = pick_offer(data_of(search))
             memory_before = resident_mb(pid)
             sampler = CpuSampler(pid)
-            profiler = start_profiler(pid, args.py_spy) if args.py_spy else None
+            profiler = start_py_spy(pid, args.py_spy, 250) if args.py_spy else None
             results = []
             for number in range(1, args.settlements + 1):
                 result = settle_once(number, http, pool, sampler, offer)
                 print(fanout_row(result), flush=True)
                 results.append(result)
-            if profiler is not None:
-                stop_profiler(profiler, args.py_spy)
+            if profiler is not None and stop_py_spy(profiler):
+                print(
+                    f"gateway profile (py-spy, collapsed stacks) written to {args.py_spy}",
+                    flush=True,
+                )
             memory = (memory_before, resident_mb(pid))
             failures += [f for share in pool.ask("failures") for f in share]
     return FanOutRun(acked, failures, results, memory)
@@ -902,23 +798,6 @@ def run_webhooks(args: argparse.Namespace, workdir: Path, cpus: tuple[int, int] 
 # --- the run ----------------------------------------------------------------------------------
 
 
-def pick_cpus() -> tuple[int, int] | None:
-    """(gateway core, client core) when there are two to pin to, else None."""
-    if not hasattr(os, "sched_getaffinity"):
-        return None
-    available = sorted(os.sched_getaffinity(0))
-    return (available[0], available[1]) if len(available) >= 2 else None
-
-
-def load_average() -> str:
-    """Over 1, 5 and 15 minutes: above the core count, other processes shared the cores."""
-    return " ".join(f"{n:.2f}" for n in os.getloadavg())
-
-
-def _stop(signum: int, frame: FrameType | None) -> None:
-    raise TimeoutError("the benchmark ran past its time limit")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--subscribers", type=int, default=1000)
@@ -940,9 +819,7 @@ def main() -> int:
     parser.add_argument("--time-limit", type=int, default=300, metavar="SECONDS")
     args = parser.parse_args()
 
-    signal.signal(signal.SIGALRM, _stop)
-    signal.alarm(args.time_limit)
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    usable = usable_cores()
     cpus = pick_cpus()
     if cpus:
         os.sched_setaffinity(0, {cpus[1]})
@@ -956,13 +833,12 @@ def main() -> int:
     print(f"event bus: {'Redis ' + REDIS_URL if args.redis else 'in-process'}", flush=True)
     fanout: FanOutRun | None = None
     webhooks: Webhooks | None = None
-    with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:
+    with time_limit(args.time_limit), tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:
         workdir = Path(tmp)
         if not args.skip_fanout:
             fanout = run_fanout(args, workdir, cpus)
         if not args.skip_webhooks:
             webhooks = run_webhooks(args, workdir, cpus)
-    signal.alarm(0)
 
     print()
     print(f"cores: {os.cpu_count()} (usable here: {usable}); load average after: {load_average()}")

@@ -18,40 +18,36 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).absolute().parents[1]
-HOST = "127.0.0.1"
+# Run as a script, this directory comes first on the path, where a module of the same name as one
+# of the gateway's packages (another benchmark) would shadow it.
+sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
+
+from bench.common import (
+    HOST,
+    UVICORN_OPTIONS,
+    Measurement,
+    clean_env,
+    run_wrk,
+    serving,
+    uvicorn_command,
+)
+
 PATH = "/graphql"
 QUERY = '{ exchangeRate(base: "USD", quote: "NGN") { rate } }'
 REQUEST_BODY = json.dumps({"query": QUERY}).encode()
 TARGET_RATIO = 0.6
 # The bare app is this module, started by uvicorn in its own process; it reads its answer here.
 BARE_BODY_ENV = "HTTP_OVERHEAD_BARE_BODY"
-UVICORN_OPTIONS = (
-    "--host",
-    HOST,
-    "--workers",
-    "1",
-    "--no-access-log",
-    "--log-level",
-    "warning",
-    "--no-server-header",
-    "--lifespan",
-    "on",
-)
 
 
 # --- the bare endpoint (runs in the uvicorn subprocess) ---------------------------------------
@@ -76,13 +72,6 @@ def bare_app() -> Any:
 # --- servers ----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def post(port: int, timeout: float = 5.0) -> tuple[int, bytes]:
     request = urllib.request.Request(
         f"http://{HOST}:{port}{PATH}",
@@ -95,133 +84,15 @@ def post(port: int, timeout: float = 5.0) -> tuple[int, bytes]:
         return status, response.read()
 
 
-@contextmanager
-def server(name: str, app: str, env: dict[str, str], workdir: Path) -> Iterator[int]:
-    """One uvicorn worker serving the factory `app`; yields its port once it answers."""
-    port = free_port()
-    log_path = workdir / f"{name}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                app,
-                "--app-dir",
-                str(ROOT),
-                "--port",
-                str(port),
-                *UVICORN_OPTIONS,
-            ],
-            cwd=workdir,  # no `.env` of the checkout is read
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited: {log_path.read_text(errors='replace')}")
-            try:
-                status, _ = post(port, timeout=1.0)
-            except OSError:
-                status = 0
-            if status == 200:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not answer within 30s")
-            time.sleep(0.1)
-        yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without the gateway's settings, so every upstream runs in sandbox."""
-    from graphql_api.settings import Settings
-
-    ours = {name.upper() for name in Settings.model_fields}
-    env = {k: v for k, v in os.environ.items() if k.upper() not in ours}
-    env.update(extra)
-    return env
+def server(
+    name: str, app: str, env: dict[str, str], workdir: Path
+) -> AbstractContextManager[tuple[int, int]]:
+    """One uvicorn worker serving the factory `app`; yields its port (and pid) once it answers."""
+    command = uvicorn_command(app, *UVICORN_OPTIONS)
+    return serving(name, command, env, workdir, lambda port: post(port, timeout=1.0)[0] == 200)
 
 
 # --- load generators --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Measurement:
-    requests_per_second: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    failures: int
-
-
-WRK_SCRIPT = """
-wrk.method = "POST"
-wrk.path = "{path}"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = {body}
-"""
-_WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-
-
-def _wrk_ms(value: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
-    if match is None:
-        raise ValueError(f"unexpected wrk latency {value!r}")
-    return float(match.group(1)) * _WRK_UNITS[match.group(2)]
-
-
-def run_wrk(port: int, connections: int, duration: float, script: Path) -> Measurement:
-    seconds = max(1, round(duration))
-    output = subprocess.run(
-        [
-            "wrk",
-            "--threads",
-            "1",
-            "--connections",
-            str(connections),
-            "--duration",
-            f"{seconds}s",
-            "--timeout",
-            "5s",
-            "--latency",
-            "--script",
-            str(script),
-            f"http://{HOST}:{port}{PATH}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=seconds + 30,
-    ).stdout
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    p50 = re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE)
-    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE)
-    total = re.search(r"(\d+) requests in", output)
-    if not (rps and p50 and p99 and total):
-        raise RuntimeError(f"could not read wrk's output:\n{output}")
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    errors = re.search(r"Socket errors:.*?(\d+) read, (\d+) write, (\d+) timeout", output)
-    failures = int(non_2xx.group(1)) if non_2xx else 0
-    if errors:
-        failures += sum(int(n) for n in errors.groups())
-    return Measurement(
-        float(rps.group(1)),
-        _wrk_ms(p50.group(1)),
-        _wrk_ms(p99.group(1)),
-        int(total.group(1)),
-        failures,
-    )
 
 
 async def _load(port: int, connections: int, duration: float) -> dict[str, Any]:
@@ -288,7 +159,8 @@ def run_load_client(port: int, connections: int, duration: float) -> Measurement
 def measure(name: str, port: int, args: argparse.Namespace, script: Path | None) -> Measurement:
     def once(duration: float) -> Measurement:
         if script is not None:
-            return run_wrk(port, args.connections, duration, script)
+            seconds = max(1, round(duration))
+            return run_wrk(port, PATH, REQUEST_BODY, seconds, args.connections, script)
         return run_load_client(port, args.connections, duration)
 
     once(args.warmup)
@@ -326,14 +198,19 @@ def main() -> int:
         script: Path | None = None
         if use_wrk:
             script = workdir / "post.lua"
-            script.write_text(WRK_SCRIPT.format(path=PATH, body=json.dumps(REQUEST_BODY.decode())))
         gateway_env = clean_env(DATABASE_URL=f"sqlite:///{workdir}/bench.db")
-        with server("gateway", "graphql_api.app:create_app", gateway_env, workdir) as gateway_port:
+        with server("gateway", "graphql_api.app:create_app", gateway_env, workdir) as (
+            gateway_port,
+            _,
+        ):
             status, body = post(gateway_port)
             if status != 200 or b'"errors"' in body:
                 raise RuntimeError(f"the gateway answered {status}: {body!r}")
             bare_env = clean_env(**{BARE_BODY_ENV: body.decode()})
-            with server("bare", "bench.http_overhead:bare_app", bare_env, workdir) as bare_port:
+            with server("bare", "bench.http_overhead:bare_app", bare_env, workdir) as (
+                bare_port,
+                _,
+            ):
                 if post(bare_port) != (200, body):
                     raise RuntimeError("the bare endpoint does not answer the gateway's body")
                 # Both servers idle while the other is measured; alternating rounds spread

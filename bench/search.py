@@ -26,24 +26,19 @@ import argparse
 import asyncio
 import gc
 import logging
-import math
 import os
 import platform
-import re
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
-from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -57,6 +52,20 @@ from starlette.types import Message
 # of the gateway's packages (another benchmark) would shadow it.
 sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
 
+from bench.common import (
+    HOST,
+    UVICORN_OPTIONS,
+    Measurement,
+    clean_env,
+    cpu_seconds,
+    percentile,
+    pick_cpus,
+    run_wrk,
+    serving,
+    time_limit,
+    usable_cores,
+    uvicorn_command,
+)
 from graphql_api.app import create_app
 from graphql_api.context import RequestContext
 from graphql_api.errors import format_error
@@ -64,8 +73,6 @@ from graphql_api.middleware import new_request_id
 from graphql_api.settings import Settings
 from resolvers.access import Caller
 
-ROOT = Path(__file__).absolute().parents[1]
-HOST = "127.0.0.1"
 PATH = "/graphql"
 OFFERS = 50
 TARGET_P50_MS = 20.0
@@ -109,18 +116,6 @@ REQUEST_HEADERS = [
     (b"content-type", b"application/json"),
     (b"accept", b"application/json"),
 ]
-UVICORN_OPTIONS = (
-    "--host",
-    HOST,
-    "--workers",
-    "1",
-    "--no-access-log",
-    "--log-level",
-    "warning",
-    "--no-server-header",
-    "--lifespan",
-    "on",
-)
 
 
 # --- figures ----------------------------------------------------------------------------------
@@ -145,9 +140,7 @@ class Plan:
 
 
 def _percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    rank = max(1, math.ceil(q * len(ordered)))
-    return ordered[rank - 1] * 1000
+    return percentile(sorted(samples), q * 100) * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,21 +431,6 @@ async def profile_cached_path(call: Callable[[], Awaitable[None]], plan: Plan) -
 # --- over HTTP --------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without the gateway's settings, so every upstream runs in sandbox."""
-    ours = {name.upper() for name in Settings.model_fields}
-    env = {k: v for k, v in os.environ.items() if k.upper() not in ours}
-    env.update(extra)
-    return env
-
-
 class KeepAliveClient:
     """A sequential HTTP/1.1 client on one connection: the least a client can add to a request."""
 
@@ -484,139 +462,31 @@ class KeepAliveClient:
         self.sock.close()
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User plus system CPU time of a process so far, where /proc tells it."""
-    stat = Path(f"/proc/{pid}/stat")
-    if not stat.exists():
-        return None
-    # The fields after the parenthesized command name; utime and stime are the 12th and 13th.
-    fields = stat.read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextmanager
-def uvicorn_server(workdir: Path, cpu: int | None) -> Iterator[tuple[int, int]]:
-    """One uvicorn worker serving the gateway (sandbox, access log off); yields port and pid."""
-    port = free_port()
-    log_path = workdir / "uvicorn.log"
-    env = clean_env(DATABASE_URL=f"sqlite:///{workdir}/server.db")
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "graphql_api.app:create_app",
-                "--app-dir",
-                str(ROOT),
-                "--port",
-                str(port),
-                *UVICORN_OPTIONS,
-            ],
-            cwd=workdir,  # no `.env` of the checkout is read
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+def answers_live(port: int) -> bool:
+    """GET /health/live answers 200 on a keep-alive connection."""
+    probe = KeepAliveClient(port, timeout=1.0)
     try:
-        if cpu is not None:
-            os.sched_setaffinity(process.pid, {cpu})
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"uvicorn exited: {log_path.read_text(errors='replace')}")
-            try:
-                probe = KeepAliveClient(port, timeout=1.0)
-                try:
-                    status, _ = probe.request("GET", "/health/live")
-                finally:
-                    probe.close()
-            except OSError:
-                status = 0
-            if status == 200:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not answer within 30s")
-            time.sleep(0.1)
-        yield port, process.pid
+        status, _ = probe.request("GET", "/health/live")
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        probe.close()
+    return status == 200
 
 
-@dataclass(frozen=True, slots=True)
-class WrkResult:
-    connections: int
-    requests_per_second: float
-    p50_ms: float
-    p99_ms: float
-    failures: int
+def uvicorn_server(workdir: Path, cpu: int | None) -> AbstractContextManager[tuple[int, int]]:
+    """One uvicorn worker serving the gateway (sandbox, access log off); yields port and pid."""
+    env = clean_env(DATABASE_URL=f"sqlite:///{workdir}/server.db")
+    command = uvicorn_command("graphql_api.app:create_app", *UVICORN_OPTIONS)
+    return serving("uvicorn", command, env, workdir, answers_live, cpu)
 
 
-_WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-
-
-def _wrk_ms(value: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
-    if match is None:
-        raise ValueError(f"unexpected wrk latency {value!r}")
-    return float(match.group(1)) * _WRK_UNITS[match.group(2)]
-
-
-def run_wrk(
-    port: int, body: bytes, seconds: int, connections: int, workdir: Path, cpu: int | None
-) -> WrkResult:
-    script = workdir / "search.lua"
-    script.write_text(
-        f'wrk.method = "POST"\nwrk.path = "{PATH}"\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        f"wrk.body = {orjson.dumps(body.decode()).decode()}\n"
-    )
-    command = [
-        "wrk",
-        "--threads",
-        "1",
-        "--connections",
-        str(connections),
-        "--duration",
-        f"{seconds}s",
-        "--timeout",
-        "5s",
-        "--latency",
-        "--script",
-        str(script),
-        f"http://{HOST}:{port}{PATH}",
-    ]
-    if cpu is not None and shutil.which("taskset"):
-        command = ["taskset", "--cpu-list", str(cpu), *command]
-    output = subprocess.run(
-        command, capture_output=True, text=True, check=True, timeout=seconds + 30
-    ).stdout
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    p50 = re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE)
-    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE)
-    if not (rps and p50 and p99):
-        raise RuntimeError(f"could not read wrk's output:\n{output}")
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    errors = re.search(r"Socket errors:.*?(\d+) read, (\d+) write, (\d+) timeout", output)
-    failures = int(non_2xx.group(1)) if non_2xx else 0
-    if errors:
-        failures += sum(int(n) for n in errors.groups())
-    return WrkResult(
-        connections, float(rps.group(1)), _wrk_ms(p50.group(1)), _wrk_ms(p99.group(1)), failures
-    )
+WRK_CONNECTIONS = 4
 
 
 @dataclass(frozen=True, slots=True)
 class OverHttp:
     sequential: Timings
     server_cpu_ms: float | None  # the server's CPU time per sequential request, on average
-    wrk: WrkResult | None
+    wrk: Measurement | None
 
 
 def run_over_http(
@@ -654,19 +524,12 @@ def run_over_http(
             server_cpu_ms = (cpu_after - cpu_before) / len(samples) * 1000
         wrk = None
         if wrk_seconds > 0 and shutil.which("wrk"):
-            wrk = run_wrk(port, body, wrk_seconds, 4, workdir, client_cpu)
+            script = workdir / "search.lua"
+            wrk = run_wrk(port, PATH, body, wrk_seconds, WRK_CONNECTIONS, script, client_cpu)
     return OverHttp(Timings(samples), server_cpu_ms, wrk)
 
 
 # --- the run ----------------------------------------------------------------------------------
-
-
-def pick_cpus() -> tuple[int, int] | None:
-    """(server core, client core) when there are two to pin to, else None."""
-    if not hasattr(os, "sched_getaffinity"):
-        return None
-    available = sorted(os.sched_getaffinity(0))
-    return (available[0], available[1]) if len(available) >= 2 else None
 
 
 def report(
@@ -750,7 +613,7 @@ def report(
         wrk = over_http.wrk
         if wrk is not None:
             print(
-                f"  wrk, {wrk.connections} connections: {wrk.requests_per_second:.1f} requests/s, "
+                f"  wrk, {WRK_CONNECTIONS} connections: {wrk.requests_per_second:.1f} requests/s, "
                 f"p50 {wrk.p50_ms:.2f} ms, p99 {wrk.p99_ms:.2f} ms, {wrk.failures} failures"
             )
 
@@ -761,10 +624,6 @@ def report(
 
 def _figures(timings: Timings) -> tuple[int, float, float, float, float | None]:
     return len(timings.samples), timings.p50, timings.p99, timings.mean, timings.cpu_p50
-
-
-def _stop(signum: int, frame: FrameType | None) -> None:
-    raise TimeoutError("the benchmark ran past its time limit")
 
 
 def main() -> int:
@@ -795,12 +654,10 @@ def main() -> int:
     args = parser.parse_args()
     plan = Plan(args.requests, args.phase_seconds)
 
-    signal.signal(signal.SIGALRM, _stop)
-    signal.alarm(args.time_limit)
     load = os.getloadavg()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    usable = usable_cores() or os.cpu_count()
     cpus = pick_cpus()
-    with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
+    with time_limit(args.time_limit), tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
         workdir = Path(tmp)
         if cpus:
             os.sched_setaffinity(0, {cpus[0]})
@@ -812,7 +669,6 @@ def main() -> int:
             if cpus:
                 os.sched_setaffinity(0, {cpus[1]})
             over_http = run_over_http(workdir, in_process.variables, plan, args.wrk, cpus)
-    signal.alarm(0)
     report(args, load, usable or 1, cpus, in_process, over_http)
     if args.profile:
         print(f"profile written to {args.profile}")
