@@ -300,8 +300,12 @@ class RedisEventBus:
         reconnect_delay: float = 0.1,
         max_reconnect_delay: float = 10.0,
         client_name: str | None = None,
+        namespace: str = "",
     ) -> None:
         self._redis = redis
+        # Pub/sub ignores Redis's database number, so channels carry a namespace instead:
+        # deployments sharing one server (on different databases) never see each other's events.
+        self._prefix = f"{namespace}:" if namespace else ""
         self._queue_size = queue_size
         self._subscribe_timeout = subscribe_timeout
         self._health_check_interval = health_check_interval
@@ -321,7 +325,12 @@ class RedisEventBus:
         self._closed = False
 
     async def publish(self, channel: str, message: Mapping[str, Any]) -> int:
-        return await self._redis.publish(channel, _encode(message))
+        return await self._redis.publish(self._prefix + channel, _encode(message))
+
+    def _local(self, raw: Any) -> str:
+        """A channel or pattern name as local subscribers know it (without the namespace)."""
+        name = _text(raw)
+        return name[len(self._prefix) :] if name.startswith(self._prefix) else name
 
     def subscribe(self, *channels: str, patterns: Sequence[str] = ()) -> Subscription:
         return Subscription(self, channels, patterns, self._queue_size)
@@ -393,7 +402,7 @@ class RedisEventBus:
         if not connection.is_connected:
             raise RedisConnectionError("the event bus's Redis connection is closed")
         for kind in ("channel", "pattern"):
-            names = [name for k, name in topics if k == kind]
+            names = [self._prefix + name for k, name in topics if k == kind]
             # Never send a bare UNSUBSCRIBE: without names it drops every subscription.
             if names:
                 await connection.send_command(
@@ -482,13 +491,13 @@ class RedisEventBus:
             return  # a PONG outside subscribed mode
         kind = response[0]
         if kind == b"message":
-            channel = _text(response[1])
+            channel = self._local(response[1])
             _fan_out(self._routes.listeners(("channel", channel)), channel, None, response[2])
         elif kind == b"pmessage":
-            pattern, channel = _text(response[1]), _text(response[2])
+            pattern, channel = self._local(response[1]), self._local(response[2])
             _fan_out(self._routes.listeners(("pattern", pattern)), channel, pattern, response[3])
         elif kind in _CONFIRMED_KIND:
-            topic: _Topic = (_CONFIRMED_KIND[kind], _text(response[1]))
+            topic: _Topic = (_CONFIRMED_KIND[kind], self._local(response[1]))
             entries = self._unconfirmed.get(topic)
             if entries:
                 for confirmation in entries.popleft():

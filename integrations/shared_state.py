@@ -86,6 +86,7 @@ async def open_shared_state(redis_url: str) -> SharedState:
             redis,
             health_check_interval=HEALTH_CHECK_INTERVAL_SECONDS,
             client_name="sureflights:bus",
+            namespace=f"db{redis.connection_pool.connection_kwargs.get('db', 0)}",
         ),
         mode="redis",
         redis=redis,

@@ -166,6 +166,30 @@ async def test_a_message_published_on_one_replica_reaches_a_subscriber_on_anothe
         assert (await next_message(on_a)).channel == f"{prefix}payments:ref_2"
 
 
+async def test_deployments_on_other_databases_of_one_server_do_not_hear_each_other(
+    redis_client: Redis,
+    other_redis_client: Redis,
+    closing: Callable[[RedisEventBus], RedisEventBus],
+    prefix: str,
+) -> None:
+    staging = closing(RedisEventBus(redis_client, namespace="db1"))
+    production = closing(RedisEventBus(other_redis_client, namespace="db0"))
+    also_production = closing(RedisEventBus(redis_client, namespace="db0"))
+    async with (
+        staging.subscribe(patterns=[f"{prefix}payments:*"]) as on_staging,
+        also_production.subscribe(patterns=[f"{prefix}payments:*"]) as on_production,
+    ):
+        await production.publish(f"{prefix}payments:ref_1", {"status": "SUCCESS"})
+
+        arrived = await next_message(on_production)
+        # Subscribers see the channel without the namespace.
+        assert (arrived.channel, arrived.pattern) == (
+            f"{prefix}payments:ref_1",
+            f"{prefix}payments:*",
+        )
+        await assert_nothing_arrives(on_staging)
+
+
 @contextlib.asynccontextmanager
 async def relayed_redis(redis: Redis) -> AsyncIterator[tuple[Redis, asyncio.Event]]:
     """A client reaching Redis through a local TCP relay, and the switch that lets its commands
