@@ -56,7 +56,8 @@ class Payments:
     # --- Reading ---------------------------------------------------------------------------
 
     async def get(self, caller: Caller, reference: str) -> PaymentRecord:
-        reference = reference.strip()
+        # Payment references are issued in capitals, like booking references; read them so.
+        reference = reference.strip().upper()
         payment = await self.deps.store.payments.get(reference)
         booking = await self.deps.store.bookings.get(payment.booking_reference) if payment else None
         require_access(caller, booking, payment.booking_reference if payment else reference)
@@ -66,7 +67,7 @@ class Payments:
 
     async def resolve_for_subscription(self, caller: Caller, reference: str) -> PaymentRecord:
         """A payment by its reference, or a booking's latest payment by the booking reference."""
-        payment = await self.deps.store.payments.get(reference.strip())
+        payment = await self.deps.store.payments.get(reference.strip().upper())
         if payment is None:
             booking = await self.bookings.get(caller, reference)
             payment = await self.deps.store.payments.get_latest_for_booking(booking.reference)

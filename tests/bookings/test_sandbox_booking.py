@@ -208,3 +208,12 @@ async def test_the_checkout_takes_no_money_once_the_booking_is_cancelled(
     booking = await status(client, reference, token)
     assert booking["status"] == "CANCELLED"
     assert booking["payment"]["status"] == "ABANDONED"
+
+
+async def test_payment_references_read_in_any_case(client: httpx.AsyncClient) -> None:
+    offer = await sandbox_offer(client, instant=True)
+    reference, token = await book(client, offer)
+    payment = (await ok(client, PAY, {"ref": reference}, bearer(token)))["initializePayment"]
+    query = "query($r: ID!) { payment(reference: $r) { reference status } }"
+    found = await ok(client, query, {"r": payment["reference"].lower()}, bearer(token))
+    assert found["payment"] == {"reference": payment["reference"], "status": "PENDING"}
