@@ -38,7 +38,6 @@ MAX_OPTIONS = 10
 CUSTOMER_SERVICE_WINDOW = timedelta(hours=24)
 TITLES_BY_GENDER = {"m": "mr", "f": "ms"}
 GENDER_BY_TITLE = {"mr": "m", "mrs": "f", "ms": "f", "miss": "f"}
-PASSENGER_FIELDS = ("given_name", "family_name", "title", "gender", "born_on", "email", "phone")
 
 
 @dataclass(frozen=True, slots=True)
@@ -533,7 +532,6 @@ class ConversationHandler:
             return [TextMessage(replies.payment_link_failed(session.booking_reference))]
         payment = paying.data["initializePayment"]
         session.payment_reference = payment["reference"]
-        session.payment_url = payment["authorizationUrl"]
         session.move(State.AWAITING_PAYMENT)
         return [TextMessage(replies.pay_now(created["booking"], payment))]
 

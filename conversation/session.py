@@ -79,7 +79,6 @@ class Session:
     booking_reference: str | None = None
     access_token: str | None = None
     payment_reference: str | None = None
-    payment_url: str | None = None
     # The price shown at review, sent back as expectedTotalAmount so nobody pays a surprise.
     expected_total: str | None = None
     # When the traveller last wrote (ISO): free-form replies are allowed for 24 hours after.
@@ -119,6 +118,3 @@ class Sessions:
 
     async def save(self, session: Session) -> None:
         await self._store.save(f"wa:{session.wa_id}", session.to_data(), self._ttl.total_seconds())
-
-    async def forget(self, wa_id: str) -> None:
-        await self._store.delete(f"wa:{wa_id}")

@@ -280,7 +280,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 payments=payments,
                 payment_provider=payment_provider,
                 whatsapp=whatsapp,
-                http_clients=clients,
             )
             services.conversation, notifier = build_assistant(executor, services, whatsapp)
             app.state.services = services

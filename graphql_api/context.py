@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import strawberry
 
 from resolvers.access import ANONYMOUS, Caller
@@ -42,7 +41,6 @@ class Services:
     payment_provider: PaymentProvider
     # The Cloud API client when WhatsApp is configured, else the recording sandbox sender.
     whatsapp: WhatsAppSender
-    http_clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
     # The WhatsApp assistant; built from the services above, so set just after them.
     conversation: ConversationHandler | None = None
 

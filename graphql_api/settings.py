@@ -81,10 +81,6 @@ class Settings(BaseSettings):
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
-    @property
-    def uses_mongodb(self) -> bool:
-        return self.database_url.startswith(("mongodb://", "mongodb+srv://"))
-
     def upstream_modes(self) -> dict[str, str]:
         """`live` when an upstream's credential is set, `sandbox` otherwise."""
         return {

@@ -25,10 +25,6 @@ class Caller:
     # What rate limits and idempotency keys are scoped by (client address, key id, ...).
     identity: str = "anonymous"
 
-    @property
-    def is_admin(self) -> bool:
-        return self.kind is CallerKind.ADMIN
-
 
 ANONYMOUS = Caller()
 

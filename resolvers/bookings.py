@@ -12,7 +12,7 @@ import logging
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +24,7 @@ from integrations.idempotency import IdempotencyStore
 from integrations.payments import PaymentProvider
 from integrations.store import BookingRecord, PaymentRecord, Store
 from resolvers.access import Caller, CallerKind
-from resolvers.auth import issue_token
+from resolvers.auth import issue_traveller_token
 from resolvers.errors import (
     BadUserInput,
     Conflict,
@@ -42,7 +42,6 @@ from resolvers.rates import RatesService
 
 log = logging.getLogger("sureflights.bookings")
 
-TRAVELLER_TOKEN_TTL = timedelta(days=90)
 MAX_PAGE = 100
 _REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -247,13 +246,7 @@ class Bookings:
         booking = await deps.store.bookings.create(record)
         if hold:
             booking = await self._place_hold(booking, offer)
-        token = issue_token(
-            deps.secret_key,
-            kind="traveller",
-            subject=booking.reference,
-            ttl=TRAVELLER_TOKEN_TTL,
-            now=now,
-        )
+        token = issue_traveller_token(deps.secret_key, booking.reference, now=now)
         log.info(
             "booking created",
             extra={"booking": booking.reference, "hold": hold, "channel": channel},

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 
 from graphql_api.app import create_app
 from graphql_api.settings import Settings
-from tests.helpers import free_port
+from tests.helpers import RecordedSleeps, free_port
 
 
 @pytest.fixture
@@ -66,3 +66,9 @@ async def live_server(settings: Settings) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+def sleeps() -> RecordedSleeps:
+    """Retry waits recorded instead of spent."""
+    return RecordedSleeps()

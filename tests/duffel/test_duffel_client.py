@@ -30,7 +30,7 @@ from integrations.flights import (
     SearchRequest,
     SliceRequest,
 )
-from tests.helpers import upstream_fixture
+from tests.helpers import RecordedSleeps, upstream_fixture
 
 BASE = "https://api.duffel.test"
 TOKEN = "duffel_test_0nly-in-this-test"
@@ -42,25 +42,10 @@ BERLIN_SUMMER = timezone(timedelta(hours=2))
 RECORDED_500_REQUEST_ID = "FwcwZMVj9l-NZioABISl"
 
 
-class RecordedSleeps:
-    """Stands in for `asyncio.sleep`, so retry waits are observed instead of spent."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
 @pytest.fixture
 def duffel_api() -> Iterator[respx.MockRouter]:
     with respx.mock(base_url=BASE, assert_all_called=False) as router:
         yield router
-
-
-@pytest.fixture
-def sleeps() -> RecordedSleeps:
-    return RecordedSleeps()
 
 
 @pytest.fixture

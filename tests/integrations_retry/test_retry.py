@@ -20,17 +20,10 @@ from integrations.retry import (
     never_sent,
     transport_failure,
 )
+from tests.helpers import RecordedSleeps
 
 NOW = 1_700_000_000.0
 REQUEST = httpx.Request("POST", "https://upstream.test/things")
-
-
-class RecordedSleeps:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 # --- Backoff ----------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from integrations.payments import (
     signature_matches,
 )
 from integrations.paystack import PaystackClient
-from tests.helpers import FIXTURES, upstream_fixture
+from tests.helpers import FIXTURES, RecordedSleeps, upstream_fixture
 
 BASE = "https://api.paystack.test"
 SECRET = "sk_test_0nly-in-this-test-9f8e7d"
@@ -40,25 +40,10 @@ RECORDED_EVENT_SIGNATURE = (
 )
 
 
-class RecordedSleeps:
-    """Stands in for `asyncio.sleep`, so retry waits are observed instead of spent."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
 @pytest.fixture
 def paystack_api() -> Iterator[respx.MockRouter]:
     with respx.mock(base_url=BASE, assert_all_called=False) as router:
         yield router
-
-
-@pytest.fixture
-def sleeps() -> RecordedSleeps:
-    return RecordedSleeps()
 
 
 @pytest.fixture

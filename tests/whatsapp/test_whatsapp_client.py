@@ -29,7 +29,7 @@ from integrations.whatsapp import (
     fit_to_limits,
     signature_matches,
 )
-from tests.helpers import FIXTURES, upstream_fixture
+from tests.helpers import FIXTURES, RecordedSleeps, upstream_fixture
 
 BASE = "https://graph.facebook.test/v23.0"
 PHONE_NUMBER_ID = "106540352242922"
@@ -44,16 +44,6 @@ APP_SECRET = "wa-app-secret-for-tests"
 RECORDED_TEXT_SIGNATURE = "90762285c9ca24cd86ac21dc004d225912f3b84e4478b0ff06aacd28e2a86772"
 
 
-class RecordedSleeps:
-    """Stands in for `asyncio.sleep`, so retry waits are observed instead of spent."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
 @pytest.fixture
 def meta_api() -> Iterator[respx.MockRouter]:
     with respx.mock(base_url=BASE, assert_all_called=False) as router:
@@ -63,11 +53,6 @@ def meta_api() -> Iterator[respx.MockRouter]:
 @pytest.fixture
 def messages_route(meta_api: respx.MockRouter) -> respx.Route:
     return meta_api.post(f"/{PHONE_NUMBER_ID}/messages")
-
-
-@pytest.fixture
-def sleeps() -> RecordedSleeps:
-    return RecordedSleeps()
 
 
 @pytest.fixture
