@@ -35,6 +35,8 @@ VERIFY_PENDING_AFTER = timedelta(minutes=5)
 RESUME_AFTER = timedelta(minutes=2)
 # Past this, an order that still cannot be placed is given up and the traveller refunded.
 GIVE_UP_AFTER = timedelta(minutes=12)
+# Paystack refund statuses after which nothing changes any more.
+FINAL_REFUND_STATUSES = frozenset({"processed", "failed"})
 # Long enough to outlive any redelivery of the capture's webhook.
 LATE_REFUND_CLAIM = timedelta(days=30)
 _CALLBACK = re.compile(r"^https?://[^\s]{1,2000}$")
@@ -341,15 +343,18 @@ class Payments:
                 status=status, partner_id=None, limit=100
             ):
                 latest = await deps.store.payments.get_latest_for_booking(booking.reference)
-                if latest is None or latest.status != PaymentStatus.REFUNDED:
+                if latest is None or not latest.data.get("refund"):
                     continue
-                unissued = (latest.data.get("refund") or {}).get("state") == "requested"
-                if (
-                    unissued
-                    and latest.updated_at <= now - RESUME_AFTER
-                    and await self.bookings.issue_refund(latest) is not None
-                ):
-                    retried += 1
+                refund = latest.data["refund"]
+                if refund.get("state") == "requested":
+                    if (
+                        latest.status == PaymentStatus.REFUNDED
+                        and latest.updated_at <= now - RESUME_AFTER
+                        and await self.bookings.issue_refund(latest) is not None
+                    ):
+                        retried += 1
+                elif refund.get("id") and refund.get("status") not in FINAL_REFUND_STATUSES:
+                    await self._follow_refund(latest, refund)
         expired = await self.bookings.sweep_expired()
         purged = await deps.store.processed_events.purge_expired(now)
         if verified or resumed or retried or expired or purged:
@@ -363,6 +368,27 @@ class Payments:
                 },
             )
         return ReconcileReport(verified, resumed, retried, expired)
+
+    async def _follow_refund(self, payment: PaymentRecord, refund: dict[str, Any]) -> None:
+        """Ask the provider how an issued refund is going until it is processed or failed."""
+        try:
+            result = await self.deps.payments.get_refund(str(refund["id"]))
+        except UpstreamFailure as error:
+            log.warning("refund status unknown", extra={"detail": error.detail})
+            return
+        if result.status == refund.get("status"):
+            return
+        if result.status == "failed":
+            # The traveller's money did not go back: people must look at it.
+            log.error("refund failed at the provider", extra={"payment": payment.reference})
+            sentry_sdk.capture_message(f"refund of payment {payment.reference} failed")
+        await self.deps.store.payments.transition(
+            payment.reference,
+            from_statuses={payment.status},
+            to_status=payment.status,
+            changes={"data": {"refund": {**refund, "status": result.status}}},
+            now=self.deps.clock(),
+        )
 
     async def _resume(self, booking: BookingRecord, now: datetime) -> bool:
         payment = await self.deps.store.payments.get_latest_for_booking(booking.reference)

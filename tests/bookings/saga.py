@@ -102,6 +102,11 @@ class PaystackDouble:
             side_effect=self._verified
         )
         self.refund = router.post(f"{PAYSTACK}/refund").mock(side_effect=self._refunded)
+        self.refund_status = router.get(url__regex=rf"{PAYSTACK}/refund/.+").mock(
+            side_effect=self._refund_looked_up
+        )
+        # What Paystack says of an issued refund when asked later.
+        self.refund_state = "pending"
         self.charged: dict[str, tuple[int, str]] = {}
         self.answer_status = "success"
 
@@ -116,6 +121,13 @@ class PaystackDouble:
         reference = request.url.path.rsplit("/", 1)[-1]
         amount, currency = self.charged[reference]
         return httpx.Response(200, json=verified(reference, amount, currency, self.answer_status))
+
+    def _refund_looked_up(self, request: httpx.Request) -> httpx.Response:
+        body = copy.deepcopy(upstream_fixture("paystack_refund_response.json"))
+        body["data"]["status"] = self.refund_state
+        # Fetching a refund names its transaction by numeric id, not by reference.
+        body["data"]["transaction"] = body["data"]["transaction"]["id"]
+        return httpx.Response(200, json=body)
 
     def _refunded(self, request: httpx.Request) -> httpx.Response:
         sent = json.loads(request.content)

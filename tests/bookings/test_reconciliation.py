@@ -154,3 +154,32 @@ async def test_a_refund_that_failed_is_retried(gateway: Gateway) -> None:
     assert refunds.call_count == 2
     sent = json.loads(refunds.calls.last.request.content)
     assert sent["transaction"] == payment
+
+
+async def test_an_issued_refund_is_followed_until_paystack_has_processed_it(
+    gateway: Gateway,
+) -> None:
+    offer = gateway.offer(instant=True)
+    gateway.router.post(f"{DUFFEL}/air/orders").respond(
+        422,
+        json={
+            "errors": [{"type": "airline_error", "code": "offer_no_longer_available"}],
+            "meta": {"request_id": "r2"},
+        },
+    )
+    reference, token, payment = await gateway.book(offer)
+    await gateway.pay(payment)
+    assert (await gateway.booking(reference, token))["status"] == "REFUNDED"
+    gateway.paystack.refund_state = "processed"
+    store = gateway.app.state.services.store
+    before = await store.payments.get(payment)
+    assert before is not None
+    assert before.data["refund"]["status"] == "pending"
+
+    await reconciler_at(gateway, datetime.now(UTC) + timedelta(minutes=3)).reconcile()
+    after = await store.payments.get(payment)
+    assert after is not None
+    assert after.data["refund"]["status"] == "processed"
+    # Final: no more questions about it.
+    await reconciler_at(gateway, datetime.now(UTC) + timedelta(minutes=6)).reconcile()
+    assert gateway.paystack.refund_status.call_count == 1
