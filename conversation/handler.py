@@ -165,6 +165,7 @@ class ConversationHandler:
         now = self.clock()
         try:
             await self._record_inbound(message, now)
+            await self._mark_read(message)
             session = await self.sessions.load(message.wa_id)
             known = session.booking_reference, session.state
             session.last_inbound_at = now.isoformat()
@@ -182,6 +183,13 @@ class ConversationHandler:
         await self.deliver(message.wa_id, answers)
         if (session.booking_reference, session.state) != known:
             await self._remember(session)
+
+    async def _mark_read(self, message: InboundMessage) -> None:
+        """Blue ticks: the traveller sees the message was read while the answer is prepared."""
+        try:
+            await self.sender.mark_read(message.message_id)
+        except Exception:  # a missing read receipt is cosmetic; the answer still goes out
+            log.warning("read receipt not sent", exc_info=True)
 
     async def _record_inbound(self, message: InboundMessage, now: datetime) -> None:
         await self.conversations.append_messages(

@@ -66,11 +66,14 @@ class WhatsApp:
         self.app = app
         self.http = http
         self.sent: list[dict[str, Any]] = []
+        self.read: list[str] = []
         router.post(f"{GRAPH}/{PHONE_NUMBER_ID}/messages").mock(side_effect=self._sent)
 
     def _sent(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
-        if body.get("status") != "read":
+        if body.get("status") == "read":
+            self.read.append(body["message_id"])
+        else:
             check_meta_limits(body)
             self.sent.append(body)
         return httpx.Response(200, json=upstream_fixture("whatsapp_send_message_response.json"))
@@ -206,6 +209,8 @@ async def test_duplicate_delivery_is_answered_once(whatsapp: WhatsApp) -> None:
     again = await whatsapp.say("hi", message_id="wamid.same-message-twice")
     assert first
     assert again == []
+    # Marked read once, when it was handled.
+    assert whatsapp.read == ["wamid.same-message-twice"]
 
 
 async def test_two_travellers_interleaved_keep_their_own_state(whatsapp: WhatsApp) -> None:
