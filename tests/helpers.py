@@ -10,15 +10,13 @@ from typing import Any
 
 import httpx
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "upstreams"
-if not FIXTURES.exists():  # a checkout laid out elsewhere names the folder explicitly
-    FIXTURES = Path(os.environ.get("SUREFLIGHTS_FIXTURES", "../shared/fixtures/upstreams"))
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "upstreams"
 
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 
 
 def upstream_fixture(name: str) -> Any:
-    """A body recorded from a provider's documentation (shared/fixtures/upstreams/SOURCES.md)."""
+    """A body recorded from a provider's documentation (tests/fixtures/upstreams/SOURCES.md)."""
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
