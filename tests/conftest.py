@@ -4,7 +4,7 @@ its lifespan running, an in-process HTTP client and a real uvicorn server."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from graphql_api.app import create_app
 from graphql_api.settings import Settings
 from tests.helpers import RecordedSleeps, free_port
+from tests.mongodb_server import mongodb_server
 
 
 @pytest.fixture
@@ -72,3 +73,10 @@ async def live_server(settings: Settings) -> AsyncIterator[str]:
 def sleeps() -> RecordedSleeps:
     """Retry waits recorded instead of spent."""
     return RecordedSleeps()
+
+
+@pytest.fixture(scope="session")
+def mongodb_url() -> Iterator[str]:
+    """A MongoDB server for the session: MONGODB_TEST_URL, or a local compatible one started now."""
+    with mongodb_server() as url:
+        yield url

@@ -1,8 +1,7 @@
-"""Stores for the contract suite: SQLite files, and MongoDB when MONGODB_TEST_URL is set."""
+"""Stores for the contract suite: SQLite files, and MongoDB (see tests/mongodb_server.py)."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,15 +11,13 @@ from pymongo import AsyncMongoClient
 
 from integrations.store import MongoStore, SqliteStore, Store
 
-MONGODB_TEST_URL = os.environ.get("MONGODB_TEST_URL", "")
-NO_MONGODB = "MONGODB_TEST_URL not set: no MongoDB server to run the MongoDB contract tests against"
-
 
 class StoreOpener:
     """Opens stores on one test database; afterwards closes them and removes the database."""
 
-    def __init__(self, kind: str, tmp_path: Path) -> None:
+    def __init__(self, kind: str, tmp_path: Path, mongodb_url: str = "") -> None:
         self.kind = kind
+        self.mongodb_url = mongodb_url
         self.sqlite_path = tmp_path / "var" / "sureflights.db"
         self.mongodb_database = f"sureflights_test_{uuid.uuid4().hex[:12]}"
         self._opened: list[Store] = []
@@ -30,7 +27,7 @@ class StoreOpener:
         if self.kind == "sqlite":
             store = await SqliteStore.open(str(self.sqlite_path))
         else:
-            store = await MongoStore.open(MONGODB_TEST_URL, database_name=self.mongodb_database)
+            store = await MongoStore.open(self.mongodb_url, database_name=self.mongodb_database)
         self._opened.append(store)
         return store
 
@@ -38,21 +35,17 @@ class StoreOpener:
         for store in self._opened:
             await store.close()
         if self.kind == "mongodb":
-            client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(MONGODB_TEST_URL)
+            client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(self.mongodb_url)
             try:
                 await client.drop_database(self.mongodb_database)
             finally:
                 await client.close()
 
 
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("mongodb", marks=pytest.mark.skipif(not MONGODB_TEST_URL, reason=NO_MONGODB)),
-    ]
-)
+@pytest.fixture(params=["sqlite", "mongodb"])
 async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreOpener]:
-    store_opener = StoreOpener(request.param, tmp_path)
+    url = request.getfixturevalue("mongodb_url") if request.param == "mongodb" else ""
+    store_opener = StoreOpener(request.param, tmp_path, url)
     yield store_opener
     await store_opener.clean_up()
 
