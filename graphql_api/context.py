@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from conversation.handler import ConversationHandler
     from graphql_api.settings import Settings
     from integrations.payments import PaymentProvider
-    from integrations.ratelimit import RateLimiter
+    from integrations.ratelimit import RateDecision, RateLimiter
     from integrations.shared_state import SharedState
     from integrations.store import ApiKeyRepository, Store
     from integrations.whatsapp import WhatsAppSender
@@ -56,6 +56,8 @@ class RequestContext:
     client: str = "unknown"
     # The `connection_init` payload of a WebSocket connection; Strawberry sets it.
     connection_params: dict[str, Any] | None = None
+    # Rate-limit decisions made while answering; HTTP renders them as `RateLimit-*` headers.
+    rate_limits: list[RateDecision] = field(default_factory=list)
 
 
 Info = strawberry.Info[RequestContext, None]

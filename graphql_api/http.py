@@ -11,7 +11,8 @@ passes through it, and it needs only the raw headers, the body and one response 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import math
+from collections.abc import Awaitable, Callable, Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -26,6 +27,8 @@ from graphql_api.errors import format_error
 from graphql_api.executor import GraphQLExecutor, PreparedDocument
 from graphql_api.introspection import INTROSPECTION_FORBIDDEN
 from graphql_api.middleware import new_request_id, request_id_var
+from integrations.ratelimit import RateDecision
+from resolvers.errors import RateLimited
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
@@ -250,6 +253,38 @@ def _is_request_error(result: ExecutionResult) -> bool:
     )
 
 
+def rate_limit_headers(decisions: Iterable[RateDecision]) -> RawHeaders:
+    """`RateLimit-Limit`, `-Remaining` and `-Reset` of the tightest limit a request met, and
+    `Retry-After` when one refused it (the IETF RateLimit header fields draft)."""
+    tightest: RateDecision | None = None
+    for decision in decisions:
+        if tightest is None or (decision.remaining, -decision.reset_seconds) < (
+            tightest.remaining,
+            -tightest.reset_seconds,
+        ):
+            tightest = decision
+    if tightest is None:
+        return []
+    reset = b"%d" % max(0, math.ceil(tightest.reset_seconds))
+    headers: RawHeaders = [
+        (b"ratelimit-limit", b"%d" % tightest.limit),
+        (b"ratelimit-remaining", b"%d" % tightest.remaining),
+        (b"ratelimit-reset", reset),
+    ]
+    if not tightest.allowed:
+        headers.append((b"retry-after", b"%d" % max(1, math.ceil(tightest.retry_after_seconds))))
+    return headers
+
+
+def _decisions(context: Any, result: ExecutionResult) -> list[RateDecision]:
+    decisions: list[RateDecision] = list(getattr(context, "rate_limits", None) or ())
+    for error in result.errors or ():
+        original = error.original_error
+        if isinstance(original, RateLimited) and original.decision is not None:
+            decisions.append(original.decision)
+    return decisions
+
+
 def _unselected_operation(prepared: PreparedDocument, operation_name: str | None) -> str:
     if operation_name:
         return f"No operation named '{operation_name}' in the document."
@@ -294,9 +329,11 @@ class GraphQLHTTPEndpoint:
         if media_type is None:
             await _send(send, 406, _CONTENT_TYPES[APPLICATION_JSON], _error_body(_NOT_ACCEPTABLE))
             return
-        headers = None
+        headers: RawHeaders | None = None
         try:
-            status, body = await self._respond(scope, receive, method, content_type, media_type)
+            status, body, headers = await self._respond(
+                scope, receive, method, content_type, media_type
+            )
         except RequestError as error:
             status, body, headers = error.status, _error_body(error.message), error.headers
         except CredentialsRejected as error:
@@ -319,8 +356,9 @@ class GraphQLHTTPEndpoint:
         method: str,
         content_type: str | None,
         media_type: str,
-    ) -> tuple[int, bytes]:
-        """The status and JSON body for a GraphQL request; `RequestError` when there is none."""
+    ) -> tuple[int, bytes, RawHeaders | None]:
+        """The status, JSON body and extra headers for a GraphQL request; `RequestError` when
+        there is none."""
         if method == "POST":
             params = await _post_params(receive, content_type)
         elif method == "GET":
@@ -334,10 +372,10 @@ class GraphQLHTTPEndpoint:
         if method != "POST" and operation not in (None, OperationType.QUERY):
             raise RequestError("GET runs queries only; send mutations with POST.", 405, _ALLOW_POST)
         if prepared.errors:
-            return self._not_executed(prepared.errors, media_type)
+            return *self._not_executed(prepared.errors, media_type), None
         if operation is None:
             message = _unselected_operation(prepared, operation_name)
-            return self._not_executed([GraphQLError(message)], media_type)
+            return *self._not_executed([GraphQLError(message)], media_type), None
         context = await self.context_factory(Request(scope, receive))
         if (
             prepared.introspects
@@ -345,18 +383,19 @@ class GraphQLHTTPEndpoint:
             and not self.introspection_allowed(context)
         ):
             forbidden = GraphQLError(INTROSPECTION_FORBIDDEN)
-            return self._not_executed([forbidden], media_type, code="FORBIDDEN")
+            return *self._not_executed([forbidden], media_type, code="FORBIDDEN"), None
         result = await self.executor.execute(
             prepared, context=context, variables=variables, operation_name=operation_name
         )
         if _is_request_error(result):
             # Variables that do not coerce also stop the request before execution.
-            return self._not_executed(result.errors or [], media_type)
+            return *self._not_executed(result.errors or [], media_type), None
+        headers = rate_limit_headers(_decisions(context, result))
         if not result.errors:
-            return 200, orjson.dumps({"data": result.data})
+            return 200, orjson.dumps({"data": result.data}), headers
         request_id = context.request_id
         errors = [format_error(e, request_id) for e in result.errors]
-        return 200, orjson.dumps({"errors": errors, "data": result.data})
+        return 200, orjson.dumps({"errors": errors, "data": result.data}), headers
 
     @staticmethod
     def _not_executed(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -20,6 +21,57 @@ class RateDecision:
     allowed: bool
     remaining: int
     retry_after_seconds: float
+    # The window's limit and how long until it resets, for `RateLimit-*` response headers.
+    limit: int = 0
+    reset_seconds: float = 0.0
+
+
+_UNITS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "seconds": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "minutes": 60,
+    "h": 3_600,
+    "hour": 3_600,
+    "hours": 3_600,
+    "d": 86_400,
+    "day": 86_400,
+    "days": 86_400,
+}
+_POLICY = re.compile(r"^\s*(\d+)\s*/\s*(\d+)?\s*([a-z]+)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class RatePolicy:
+    """At most `limit` hits per `window_seconds`, written `N/period` (`20/hour`, `5/15min`)."""
+
+    limit: int
+    window_seconds: float
+
+    @classmethod
+    def parse(cls, text: str) -> RatePolicy:
+        """`20/hour`, `100/day`, `5/15min`; ValueError naming what is wrong otherwise."""
+        match = _POLICY.match(text.lower())
+        unit = _UNITS.get(match.group(3)) if match else None
+        if match is None or unit is None:
+            raise ValueError(
+                f"{text!r} is not a rate: write N/period, e.g. 20/hour, 100/day or 5/15min"
+            )
+        limit, count = int(match.group(1)), int(match.group(2) or 1)
+        if limit < 1 or count < 1:
+            raise ValueError(f"{text!r}: the count and the period must be at least 1")
+        return cls(limit=limit, window_seconds=float(count * unit))
+
+    def __str__(self) -> str:
+        for name, seconds in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+            if self.window_seconds % seconds == 0:
+                count = int(self.window_seconds // seconds)
+                return f"{self.limit}/{name}" if count == 1 else f"{self.limit}/{count}{name}s"
+        return f"{self.limit}/{self.window_seconds:g}s"
 
 
 class RateLimiter(Protocol):
@@ -41,6 +93,8 @@ def _decide(count: int, limit: int, reset_in_seconds: float) -> RateDecision:
         allowed=allowed,
         remaining=max(0, limit - count),
         retry_after_seconds=0.0 if allowed else max(reset_in_seconds, 0.001),
+        limit=limit,
+        reset_seconds=max(reset_in_seconds, 0.0),
     )
 
 

@@ -21,10 +21,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from integrations.cache import ExpiringMap
-from integrations.ratelimit import RateLimiter
+from integrations.ratelimit import RateLimiter, RatePolicy
 from integrations.store.base import ApiKeyRecord, ApiKeyRepository
 from resolvers.access import Caller, CallerKind
-from resolvers.errors import BadUserInput, Forbidden, RateLimited, Unauthenticated
+from resolvers.errors import BadUserInput, Forbidden, Unauthenticated
+from resolvers.ratelimits import Record, enforce
 
 TokenKind = Literal["admin", "traveller"]
 
@@ -35,6 +36,7 @@ ADMIN_CLI_TOKEN_TTL = timedelta(minutes=15)
 
 ADMIN_LOGIN_ATTEMPTS = 5
 ADMIN_LOGIN_WINDOW = timedelta(minutes=15)
+ADMIN_LOGIN_POLICY = RatePolicy(ADMIN_LOGIN_ATTEMPTS, ADMIN_LOGIN_WINDOW.total_seconds())
 
 API_KEY_PREFIX = "sfk_"
 API_KEY_SHOWN_CHARS = 12
@@ -156,6 +158,7 @@ async def admin_login(
     limiter: RateLimiter,
     client: str,
     now: datetime,
+    record: Record | None = None,
 ) -> tuple[str, datetime]:
     """An admin token valid for an hour, for the right `ADMIN_PASS`; the token and its expiry.
 
@@ -164,17 +167,13 @@ async def admin_login(
     """
     if not admin_pass:
         raise Forbidden("admin login is disabled")
-    decision = await limiter.hit(
+    await enforce(
+        limiter,
         f"admin-login:{client}",
-        limit=ADMIN_LOGIN_ATTEMPTS,
-        window_seconds=ADMIN_LOGIN_WINDOW.total_seconds(),
+        ADMIN_LOGIN_POLICY,
+        refusal="too many admin login attempts",
+        record=record,
     )
-    if not decision.allowed:
-        retry_after = math.ceil(decision.retry_after_seconds)
-        raise RateLimited(
-            f"too many admin login attempts; try again in {retry_after} seconds",
-            retryAfterSeconds=retry_after,
-        )
     # Digests have one length whatever was typed, so the comparison time says nothing about it.
     if not hmac.compare_digest(_digest(password), _digest(admin_pass)):
         raise Unauthenticated("wrong password")

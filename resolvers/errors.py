@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from integrations.ratelimit import RateDecision
 
 
 class DomainError(Exception):
@@ -43,7 +46,14 @@ class Conflict(DomainError):
 
 
 class RateLimited(DomainError):
+    """Too many requests; `extensions.retryAfterSeconds` says when to come back."""
+
     code = "RATE_LIMITED"
+
+    def __init__(self, message: str, *, decision: RateDecision | None = None, **extensions: Any):
+        super().__init__(message, **extensions)
+        # The limit that refused, for the edge's `RateLimit-*` and `Retry-After` headers.
+        self.decision = decision
 
 
 class UpstreamUnavailableError(DomainError):

@@ -27,5 +27,6 @@ async def admin_login_field(info: Info, password: str) -> AdminSession:
         limiter=services.limiter,
         client=context.client,
         now=datetime.now(UTC),
+        record=context.rate_limits.append,
     )
     return AdminSession(token=token, expires_at=expires_at)

@@ -167,14 +167,24 @@ async def test_empty_credentials_headers_are_anonymous(client: httpx.AsyncClient
 )
 async def test_admin_login_over_http(client: httpx.AsyncClient) -> None:
     mutation = "mutation($p: String!) { adminLogin(password: $p) { token expiresAt } }"
-    wrong = (await graphql(client, mutation, {"p": "guess"})).json()
+    first = await graphql(client, mutation, {"p": "guess"})
+    wrong = first.json()
     assert wrong["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    # Every attempt tells the client where it stands against the limit.
+    assert first.headers["ratelimit-limit"] == "5"
+    assert first.headers["ratelimit-remaining"] == "4"
+    assert 0 < int(first.headers["ratelimit-reset"]) <= 15 * 60
+    assert "retry-after" not in first.headers
     right = (await graphql(client, mutation, {"p": ADMIN_PASS})).json()
     token = right["data"]["adminLogin"]["token"]
     assert read_token(SECRET_KEY, token, now=datetime.now(UTC)).kind == "admin"
     assert await _may_introspect(client, _bearer(token))
     for _ in range(3):
         await graphql(client, mutation, {"p": "guess"})
-    limited = (await graphql(client, mutation, {"p": ADMIN_PASS})).json()
+    refused = await graphql(client, mutation, {"p": ADMIN_PASS})
+    limited = refused.json()
     assert limited["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
-    assert limited["errors"][0]["extensions"]["retryAfterSeconds"] > 0
+    retry_after = limited["errors"][0]["extensions"]["retryAfterSeconds"]
+    assert retry_after > 0
+    assert refused.headers["ratelimit-remaining"] == "0"
+    assert refused.headers["retry-after"] == str(retry_after)

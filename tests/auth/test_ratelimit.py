@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from integrations.ratelimit import (
     MemoryRateLimiter,
     RateLimiter,
+    RatePolicy,
     RedisRateLimiter,
     rate_limiter_for,
 )
@@ -119,3 +120,26 @@ async def test_the_limiter_follows_the_shared_state_mode() -> None:
     finally:
         await shared.close()
         await memory.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "seconds"),
+    [
+        ("20/hour", 20, 3600),
+        ("20/h", 20, 3600),
+        ("100/day", 100, 86400),
+        ("5/15min", 5, 900),
+        (" 3 / 2 minutes ", 3, 120),
+        ("1/second", 1, 1),
+    ],
+)
+def test_rate_policies_are_written_n_per_period(text: str, limit: int, seconds: int) -> None:
+    policy = RatePolicy.parse(text)
+    assert (policy.limit, policy.window_seconds) == (limit, seconds)
+    assert RatePolicy.parse(str(policy)) == policy
+
+
+@pytest.mark.parametrize("text", ["", "20", "hour", "20/fortnight", "0/hour", "20/0min", "-1/h"])
+def test_a_rate_policy_that_is_not_n_per_period_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"N/period|at least 1"):
+        RatePolicy.parse(text)
