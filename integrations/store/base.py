@@ -54,6 +54,10 @@ class BookingRecord:
     """When the offer behind the booking expires; unpaid bookings expire with it."""
     version: int = 1
     data: dict[str, Any] = field(default_factory=dict)
+    ledger: dict[str, Any] = field(default_factory=dict)
+    """The booking's money and airline-order ledger (`resolvers.ledger.Ledger` as JSON)."""
+    check_at: datetime | None = None
+    """When the reconciler should next look at the booking; None while nothing is pending."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +93,27 @@ class ConversationRecord:
 
 
 @dataclass(frozen=True, kw_only=True)
+class IdempotencyRecord:
+    """A mutation run once per Idempotency-Key: running until its result is stored, then done.
+
+    `key` is already scoped (caller, mutation) and hashed; `fingerprint` identifies the input the
+    key was first used with. A running record's `expires_at` is its lease (a crashed request frees
+    the key then); a done record's is when its result stops being replayed.
+    """
+
+    key: str
+    fingerprint: str
+    state: str
+    created_at: datetime
+    expires_at: datetime
+    result: dict[str, Any] | None = None
+
+
+IDEMPOTENCY_RUNNING = "running"
+IDEMPOTENCY_DONE = "done"
+
+
+@dataclass(frozen=True, kw_only=True)
 class ApiKeyRecord:
     """A partner API key; only its hash is stored, `prefix` is shown to tell keys apart."""
 
@@ -114,6 +139,8 @@ BOOKING_CHANGEABLE_FIELDS = frozenset(
         "pay_by",
         "expires_at",
         "data",
+        "ledger",
+        "check_at",
     }
 )
 PAYMENT_CHANGEABLE_FIELDS = frozenset(
@@ -154,8 +181,10 @@ class BookingRepository(Protocol):
         expected_version: int,
         changes: Mapping[str, Any],
         now: datetime | None = None,
+        to_status: str | None = None,
     ) -> BookingRecord | None:
-        """Apply `changes` if the stored version is still `expected_version`, else None."""
+        """Apply `changes` (and move to `to_status`, if given) only if the stored version is
+        still `expected_version`, atomically; else None. Bumps `version` like `transition`."""
         ...
 
     async def list(
@@ -178,6 +207,20 @@ class BookingRepository(Protocol):
         self, status: str, before: datetime, limit: int = 100
     ) -> builtins.list[BookingRecord]:
         """Bookings in `status` whose offer expired before `before` (`expires_at` < before)."""
+        ...
+
+    async def get_by_airline_order(self, order_id: str) -> BookingRecord | None:
+        """The booking whose `airline_order_id` is `order_id` (airline webhooks name orders)."""
+        ...
+
+    async def list_due(self, before: datetime, limit: int = 100) -> builtins.list[BookingRecord]:
+        """Bookings whose `check_at` is at or before `before`, soonest first."""
+        ...
+
+    async def scan(
+        self, *, after: str | None = None, limit: int = 500
+    ) -> builtins.list[BookingRecord]:
+        """Every booking in reference order, a page at a time: those after reference `after`."""
         ...
 
 
@@ -208,6 +251,10 @@ class PaymentRepository(Protocol):
         self, status: str, before: datetime, limit: int = 100
     ) -> list[PaymentRecord]:
         """Payments in `status` created before `before`, oldest first (for abandonment sweeps)."""
+        ...
+
+    async def list_for_bookings(self, booking_references: Sequence[str]) -> list[PaymentRecord]:
+        """Every payment of the given bookings, each booking's oldest first."""
         ...
 
 
@@ -260,6 +307,40 @@ class ProcessedEventRepository(Protocol):
         ...
 
 
+class IdempotencyRepository(Protocol):
+    """Idempotency-Key records, kept in the database so a cache flush cannot forget them."""
+
+    async def claim(
+        self, key: str, *, fingerprint: str, now: datetime, lease: timedelta
+    ) -> tuple[IdempotencyRecord, bool]:
+        """Start running `key` unless a live record holds it; (record, True) when this call
+        claimed it (a new key, or one whose record expired), else (the live record, False).
+
+        Concurrent claims of one key: exactly one gets True.
+        """
+        ...
+
+    async def complete(
+        self,
+        key: str,
+        *,
+        fingerprint: str,
+        result: Mapping[str, Any],
+        now: datetime,
+        ttl: timedelta,
+    ) -> bool:
+        """Store the result of the running claim with this fingerprint; False if it is gone."""
+        ...
+
+    async def release(self, key: str, *, fingerprint: str) -> None:
+        """Drop the running claim with this fingerprint (the attempt failed; it may be retried)."""
+        ...
+
+    async def purge_expired(self, now: datetime) -> int:
+        """Delete records expired at `now`; returns how many."""
+        ...
+
+
 class Store(Protocol):
     """Every repository over one database."""
 
@@ -270,6 +351,7 @@ class Store(Protocol):
     conversations: ConversationRepository
     api_keys: ApiKeyRepository
     processed_events: ProcessedEventRepository
+    idempotency: IdempotencyRepository
 
     async def ping(self) -> None:
         """Return when the database answers; StoreUnavailable otherwise (also once closed)."""
@@ -373,6 +455,12 @@ class RawRecord(Protocol):
     def __getitem__(self, key: str, /) -> Any: ...
 
 
+def _present(raw: RawRecord) -> Collection[str] | None:
+    """The names a stored row or document holds, where it can say."""
+    keys = getattr(raw, "keys", None)
+    return set(keys()) if callable(keys) else None
+
+
 R = TypeVar("R")
 
 
@@ -405,11 +493,18 @@ class Codec:
         }
 
     def decode(self, record_type: type[R], raw: RawRecord, **decoded: Any) -> R:
-        """A record from its stored values; `decoded` supplies fields read separately."""
+        """A record from its stored values; `decoded` supplies fields read separately.
+
+        A field a stored document lacks (written before the field existed) takes its default.
+        """
         values = dict(decoded)
+        present = _present(raw)
         for name, kind in _field_kinds(record_type).items():
-            if name not in values:
-                values[name] = self._decode_value(kind, raw[name])
+            if name in values:
+                continue
+            if present is not None and name not in present:
+                continue  # the dataclass default applies
+            values[name] = self._decode_value(kind, raw[name])
         return record_type(**values)
 
     def encode_instant(self, value: datetime) -> Any:

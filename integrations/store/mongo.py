@@ -25,6 +25,8 @@ from integrations.store.base import (
     ConversationRecord,
     ConversationRepository,
     DuplicateKey,
+    IdempotencyRecord,
+    IdempotencyRepository,
     PaymentRecord,
     PaymentRepository,
     ProcessedEventRepository,
@@ -65,6 +67,18 @@ async def _create_indexes(database: AsyncDatabase[Document]) -> None:
             IndexModel(
                 [("partner_id", ASCENDING), ("created_at", DESCENDING), ("reference", DESCENDING)]
             ),
+            # Airline webhooks name the order, not our reference.
+            IndexModel(
+                [("airline_order_id", ASCENDING)],
+                name="bookings_by_airline_order",
+                partialFilterExpression={"airline_order_id": {"$type": "string"}},
+            ),
+            # The reconciler's queue: only bookings with something pending carry a check time.
+            IndexModel(
+                [("check_at", ASCENDING), ("reference", ASCENDING)],
+                name="bookings_due",
+                partialFilterExpression={"check_at": {"$type": "date"}},
+            ),
         ]
     )
     await database.get_collection("payments").create_indexes(
@@ -94,6 +108,14 @@ async def _create_indexes(database: AsyncDatabase[Document]) -> None:
             IndexModel([("key", ASCENDING)], unique=True),
             # TTL: the server deletes a record once its expires_at has passed (checked about
             # every minute); `purge_expired` and the expiry check in `record` do not wait for it.
+            IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0),
+        ]
+    )
+    await database.get_collection("idempotency_records").create_indexes(
+        [
+            # One record per scoped key: what makes a claim succeed once.
+            IndexModel([("key", ASCENDING)], unique=True),
+            # Expired leases and results go away on their own; `claim` never waits for it.
             IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0),
         ]
     )
@@ -196,10 +218,11 @@ class MongoBookingRepository(_VersionedCollection[BookingRecord]):
         expected_version: int,
         changes: Mapping[str, Any],
         now: datetime | None = None,
+        to_status: str | None = None,
     ) -> BookingRecord | None:
         return await self._update(
             {"reference": reference, "version": expected_version},
-            to_status=None,
+            to_status=to_status,
             changes=changes,
             now=now or datetime.now(UTC),
         )
@@ -230,6 +253,20 @@ class MongoBookingRepository(_VersionedCollection[BookingRecord]):
         query = {"status": status, "expires_at": {"$lt": _CODEC.encode_instant(before)}}
         return await self._find(query, [("expires_at", ASCENDING), ("reference", ASCENDING)], limit)
 
+    async def get_by_airline_order(self, order_id: str) -> BookingRecord | None:
+        found = await self._find({"airline_order_id": order_id}, [("created_at", ASCENDING)], 1)
+        return found[0] if found else None
+
+    async def list_due(self, before: datetime, limit: int = 100) -> builtins.list[BookingRecord]:
+        query = {"check_at": {"$type": "date", "$lte": _CODEC.encode_instant(before)}}
+        return await self._find(query, [("check_at", ASCENDING), ("reference", ASCENDING)], limit)
+
+    async def scan(
+        self, *, after: str | None = None, limit: int = 500
+    ) -> builtins.list[BookingRecord]:
+        query = {"reference": {"$gt": after or ""}}
+        return await self._find(query, [("reference", ASCENDING)], limit)
+
 
 class MongoPaymentRepository(_VersionedCollection[PaymentRecord]):
     def __init__(self, database: AsyncDatabase[Document]) -> None:
@@ -245,6 +282,14 @@ class MongoPaymentRepository(_VersionedCollection[PaymentRecord]):
     ) -> list[PaymentRecord]:
         query = {"status": status, "created_at": {"$lt": _CODEC.encode_instant(before)}}
         return await self._find(query, [("created_at", ASCENDING), ("reference", ASCENDING)], limit)
+
+    async def list_for_bookings(self, booking_references: Sequence[str]) -> list[PaymentRecord]:
+        if not booking_references:
+            return []
+        cursor = self._collection.find(
+            {"booking_reference": {"$in": list(booking_references)}}
+        ).sort([("booking_reference", ASCENDING), ("created_at", ASCENDING), ("reference", 1)])
+        return [_CODEC.decode(PaymentRecord, document) async for document in cursor]
 
 
 class MongoConversationRepository:
@@ -346,6 +391,74 @@ class MongoProcessedEventRepository:
         return result.deleted_count
 
 
+class MongoIdempotencyRepository:
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._collection = database.get_collection("idempotency_records", write_concern=_MAJORITY)
+
+    async def claim(
+        self, key: str, *, fingerprint: str, now: datetime, lease: timedelta
+    ) -> tuple[IdempotencyRecord, bool]:
+        stamp = _CODEC.encode_instant(now)
+        # Matches only an expired record, which it takes over; otherwise the upsert inserts, and a
+        # live record (or a concurrent winner's) hits the unique index.
+        try:
+            document = await self._collection.find_one_and_update(
+                {"key": key, "expires_at": {"$lte": stamp}},
+                {
+                    "$set": {
+                        "fingerprint": fingerprint,
+                        "state": "running",
+                        "result": None,
+                        "created_at": stamp,
+                        "expires_at": _CODEC.encode_instant(now + check_ttl(lease)),
+                    }
+                },
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            held = await self._collection.find_one({"key": key})
+            if held is None:  # expired and removed in the meantime: claim again
+                return await self.claim(key, fingerprint=fingerprint, now=now, lease=lease)
+            return _CODEC.decode(IdempotencyRecord, held), False
+        assert document is not None  # an upsert returning the document after always has one
+        return _CODEC.decode(IdempotencyRecord, document), True
+
+    async def complete(
+        self,
+        key: str,
+        *,
+        fingerprint: str,
+        result: Mapping[str, Any],
+        now: datetime,
+        ttl: timedelta,
+    ) -> bool:
+        body = dict(result)
+        check_json(body, "result")
+        done = await self._collection.update_one(
+            {"key": key, "fingerprint": fingerprint, "state": "running"},
+            {
+                "$set": {
+                    "state": "done",
+                    "result": body,
+                    "expires_at": _CODEC.encode_instant(now + check_ttl(ttl)),
+                }
+            },
+        )
+        return done.modified_count == 1
+
+    async def release(self, key: str, *, fingerprint: str) -> None:
+        await self._collection.delete_one(
+            {"key": key, "fingerprint": fingerprint, "state": "running"}
+        )
+
+    async def purge_expired(self, now: datetime) -> int:
+        result = await self._collection.delete_many(
+            {"expires_at": {"$lte": _CODEC.encode_instant(now)}}
+        )
+        return result.deleted_count
+
+
 class MongoStore:
     """Every repository over one MongoDB database."""
 
@@ -359,6 +472,7 @@ class MongoStore:
         self.conversations: ConversationRepository = MongoConversationRepository(database)
         self.api_keys: ApiKeyRepository = MongoApiKeyRepository(database)
         self.processed_events: ProcessedEventRepository = MongoProcessedEventRepository(database)
+        self.idempotency: IdempotencyRepository = MongoIdempotencyRepository(database)
 
     @classmethod
     async def open(cls, url: str, *, database_name: str | None = None) -> MongoStore:

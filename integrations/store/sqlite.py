@@ -26,6 +26,8 @@ from integrations.store.base import (
     ConversationRecord,
     ConversationRepository,
     DuplicateKey,
+    IdempotencyRecord,
+    IdempotencyRepository,
     PaymentRecord,
     PaymentRepository,
     ProcessedEventRepository,
@@ -65,13 +67,18 @@ CREATE TABLE IF NOT EXISTS bookings (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     version INTEGER NOT NULL,
-    data TEXT NOT NULL
+    data TEXT NOT NULL,
+    ledger TEXT NOT NULL DEFAULT '{}',
+    check_at TEXT
 );
 -- The three booking listings (everything, by status, by partner) page newest first; the status
 -- index also serves the expiry sweep, which only ever scans the few unpaid bookings.
 CREATE INDEX IF NOT EXISTS bookings_by_created ON bookings (created_at, reference);
 CREATE INDEX IF NOT EXISTS bookings_by_status ON bookings (status, created_at, reference);
 CREATE INDEX IF NOT EXISTS bookings_by_partner ON bookings (partner_id, created_at, reference);
+-- Airline webhooks name the order, not our reference.
+CREATE INDEX IF NOT EXISTS bookings_by_airline_order ON bookings (airline_order_id)
+    WHERE airline_order_id IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS payments (
     reference TEXT PRIMARY KEY,
@@ -120,8 +127,32 @@ CREATE TABLE IF NOT EXISTS processed_events (
     expires_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS processed_events_by_expiry ON processed_events (expires_at);
+
+CREATE TABLE IF NOT EXISTS idempotency_records (
+    key TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    state TEXT NOT NULL,
+    result TEXT,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idempotency_records_by_expiry ON idempotency_records (expires_at);
 COMMIT;
 """
+
+# Columns added since the first schema, added in place to a database file that lacks them.
+_ADDED_COLUMNS = {
+    "bookings": [
+        ("ledger", "TEXT NOT NULL DEFAULT '{}'"),
+        ("check_at", "TEXT"),
+    ]
+}
+# Indexes on added columns, created once the columns exist. The reconciler's queue: only
+# bookings with something pending carry a check time, so the partial index stays small.
+_INDEXES_ON_ADDED_COLUMNS = [
+    "CREATE INDEX IF NOT EXISTS bookings_due ON bookings (check_at, reference) "
+    "WHERE check_at IS NOT NULL",
+]
 
 _UNIQUE_VIOLATIONS = frozenset({"SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"})
 
@@ -289,12 +320,13 @@ class SqliteBookingRepository(_VersionedTable[BookingRecord]):
         expected_version: int,
         changes: Mapping[str, Any],
         now: datetime | None = None,
+        to_status: str | None = None,
     ) -> BookingRecord | None:
         return await self._update(
             reference,
             condition="version = ?",
             condition_params=[expected_version],
-            to_status=None,
+            to_status=to_status,
             changes=changes,
             now=now or datetime.now(UTC),
         )
@@ -336,6 +368,30 @@ class SqliteBookingRepository(_VersionedTable[BookingRecord]):
         )
         return [_CODEC.decode(BookingRecord, row) for row in rows]
 
+    async def get_by_airline_order(self, order_id: str) -> BookingRecord | None:
+        rows = await self._db.read(
+            "SELECT * FROM bookings WHERE airline_order_id = ? ORDER BY created_at LIMIT 1",
+            [order_id],
+        )
+        return _CODEC.decode(BookingRecord, rows[0]) if rows else None
+
+    async def list_due(self, before: datetime, limit: int = 100) -> builtins.list[BookingRecord]:
+        rows = await self._db.read(
+            "SELECT * FROM bookings WHERE check_at IS NOT NULL AND check_at <= ? "
+            "ORDER BY check_at, reference LIMIT ?",
+            [_CODEC.encode_instant(before), check_limit(limit)],
+        )
+        return [_CODEC.decode(BookingRecord, row) for row in rows]
+
+    async def scan(
+        self, *, after: str | None = None, limit: int = 500
+    ) -> builtins.list[BookingRecord]:
+        rows = await self._db.read(
+            "SELECT * FROM bookings WHERE reference > ? ORDER BY reference LIMIT ?",
+            [after or "", check_limit(limit)],
+        )
+        return [_CODEC.decode(BookingRecord, row) for row in rows]
+
 
 class SqlitePaymentRepository(_VersionedTable[PaymentRecord]):
     def __init__(self, db: _Connections) -> None:
@@ -358,6 +414,22 @@ class SqlitePaymentRepository(_VersionedTable[PaymentRecord]):
             [status, _CODEC.encode_instant(before), check_limit(limit)],
         )
         return [_CODEC.decode(PaymentRecord, row) for row in rows]
+
+    async def list_for_bookings(self, booking_references: Sequence[str]) -> list[PaymentRecord]:
+        if not booking_references:
+            return []
+        found: list[PaymentRecord] = []
+        # SQLite binds at most 999 parameters in older builds; stay well under.
+        for start in range(0, len(booking_references), 500):
+            chunk = list(booking_references[start : start + 500])
+            rows = await self._db.read(
+                "SELECT * FROM payments WHERE booking_reference IN "  # noqa: S608 - placeholders
+                f"({', '.join('?' for _ in chunk)}) "
+                "ORDER BY booking_reference, created_at, reference",
+                chunk,
+            )
+            found += [_CODEC.decode(PaymentRecord, row) for row in rows]
+        return found
 
 
 class SqliteConversationRepository:
@@ -454,6 +526,99 @@ class SqliteProcessedEventRepository:
         return len(rows)
 
 
+def _idempotency_record(row: Row) -> IdempotencyRecord:
+    return _CODEC.decode(IdempotencyRecord, row)
+
+
+class SqliteIdempotencyRepository:
+    def __init__(self, db: _Connections) -> None:
+        self._db = db
+
+    async def claim(
+        self, key: str, *, fingerprint: str, now: datetime, lease: timedelta
+    ) -> tuple[IdempotencyRecord, bool]:
+        stamp = _CODEC.encode_instant(now)
+        expires = _CODEC.encode_instant(now + check_ttl(lease))
+        # One statement on the primary key: a new key inserts, an expired record is taken over,
+        # a live one is left as it is and RETURNING yields nothing.
+        rows = await self._db.write(
+            "INSERT INTO idempotency_records "
+            "(key, fingerprint, state, result, created_at, expires_at) "
+            "VALUES (?, ?, 'running', NULL, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, "
+            "state = excluded.state, result = NULL, created_at = excluded.created_at, "
+            "expires_at = excluded.expires_at "
+            "WHERE idempotency_records.expires_at <= ? RETURNING *",
+            [key, fingerprint, stamp, expires, stamp],
+        )
+        if rows:
+            return _idempotency_record(rows[0]), True
+        held = await self._db.read("SELECT * FROM idempotency_records WHERE key = ?", [key])
+        if not held:  # purged between the two statements: claim again
+            return await self.claim(key, fingerprint=fingerprint, now=now, lease=lease)
+        return _idempotency_record(held[0]), False
+
+    async def complete(
+        self,
+        key: str,
+        *,
+        fingerprint: str,
+        result: Mapping[str, Any],
+        now: datetime,
+        ttl: timedelta,
+    ) -> bool:
+        body = dict(result)
+        check_json(body, "result")
+        rows = await self._db.write(
+            "UPDATE idempotency_records SET state = 'done', result = ?, expires_at = ? "
+            "WHERE key = ? AND fingerprint = ? AND state = 'running' RETURNING key",
+            [
+                _CODEC.encode_json(body),
+                _CODEC.encode_instant(now + check_ttl(ttl)),
+                key,
+                fingerprint,
+            ],
+        )
+        return bool(rows)
+
+    async def release(self, key: str, *, fingerprint: str) -> None:
+        await self._db.write(
+            "DELETE FROM idempotency_records WHERE key = ? AND fingerprint = ? "
+            "AND state = 'running'",
+            [key, fingerprint],
+        )
+
+    async def purge_expired(self, now: datetime) -> int:
+        rows = await self._db.write(
+            "DELETE FROM idempotency_records WHERE expires_at <= ? RETURNING key",
+            [_CODEC.encode_instant(now)],
+        )
+        return len(rows)
+
+
+async def _migrate(writer: aiosqlite.Connection) -> None:
+    """Bring a database file written by an earlier version up to the current columns."""
+    await writer.execute_fetchall("BEGIN IMMEDIATE")
+    try:
+        for table, columns in _ADDED_COLUMNS.items():
+            present = {
+                row[1] for row in await writer.execute_fetchall(f"PRAGMA table_info({table})")
+            }
+            for name, definition in columns:
+                if name not in present:
+                    # Names and definitions are the constants above, never input.
+                    await writer.execute_fetchall(
+                        f"ALTER TABLE {table} ADD COLUMN {name} {definition}"
+                    )
+        for statement in _INDEXES_ON_ADDED_COLUMNS:
+            await writer.execute_fetchall(statement)
+        await writer.execute_fetchall("COMMIT")
+    except BaseException:
+        if writer.in_transaction:
+            await writer.execute_fetchall("ROLLBACK")
+        raise
+
+
 async def _connect(path: str, *, reader: bool) -> aiosqlite.Connection:
     # isolation_level=None: each statement commits on its own; multi-statement writes say BEGIN.
     connection = await aiosqlite.connect(path, isolation_level=None)
@@ -488,6 +653,7 @@ class SqliteStore:
         self.conversations: ConversationRepository = SqliteConversationRepository(db)
         self.api_keys: ApiKeyRepository = SqliteApiKeyRepository(db)
         self.processed_events: ProcessedEventRepository = SqliteProcessedEventRepository(db)
+        self.idempotency: IdempotencyRepository = SqliteIdempotencyRepository(db)
 
     @classmethod
     async def open(cls, path: str) -> SqliteStore:
@@ -499,6 +665,7 @@ class SqliteStore:
         writer = await _connect(path, reader=False)
         try:
             await writer.executescript(_SCHEMA)
+            await _migrate(writer)
             # A second connection to ":memory:" would be a different, empty database.
             reader = writer if path == MEMORY else await _connect(path, reader=True)
         except BaseException:

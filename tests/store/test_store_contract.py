@@ -433,6 +433,215 @@ async def test_pending_payment_sweep_finds_payments_created_before(store: Store)
     assert [payment.reference for payment in stale] == ["PAY-0002", "PAY-0001"]
 
 
+# --- ledger, reconciler queue and audit scan ----------------------------------------------------
+
+LEDGER: dict[str, Any] = {
+    "captures": [{"payment_reference": "PAY-0001", "amount_subunits": 12500050, "at": "x"}],
+    "refunds": [],
+    "orders": [{"attempt": 1, "state": "intended", "correlation_id": "sf_1"}],
+}
+
+
+async def test_a_new_booking_has_an_empty_ledger_and_no_check_time(store: Store) -> None:
+    await store.bookings.create(make_booking())
+
+    stored = await store.bookings.get("SF-0001")
+
+    assert stored is not None
+    assert (stored.ledger, stored.check_at) == ({}, None)
+
+
+async def test_ledger_and_check_time_come_back_as_written(store: Store) -> None:
+    booking = make_booking(ledger=LEDGER, check_at=T0 + 5 * MINUTE)
+
+    await store.bookings.create(booking)
+
+    assert await store.bookings.get("SF-0001") == booking
+
+
+async def test_update_can_move_the_status_with_the_version_check(store: Store) -> None:
+    await store.bookings.create(make_booking())
+
+    moved = await store.bookings.update(
+        "SF-0001",
+        expected_version=1,
+        to_status="CONFIRMING",
+        changes={"ledger": LEDGER, "check_at": T0 + 2 * MINUTE},
+        now=T0 + MINUTE,
+    )
+    stale = await store.bookings.update(
+        "SF-0001",
+        expected_version=1,
+        to_status="CANCELLED",
+        changes={"check_at": None},
+        now=T0 + MINUTE,
+    )
+
+    assert moved is not None
+    assert (moved.status, moved.version, moved.ledger) == ("CONFIRMING", 2, LEDGER)
+    assert moved.check_at == T0 + 2 * MINUTE
+    assert stale is None
+    assert await store.bookings.get("SF-0001") == moved
+
+
+async def test_concurrent_version_updates_have_exactly_one_winner(
+    store: Store, opener: StoreOpener
+) -> None:
+    other = await opener.open()
+    await store.bookings.create(make_booking())
+
+    results = await asyncio.gather(
+        *(
+            (store if attempt % 2 else other).bookings.update(
+                "SF-0001",
+                expected_version=1,
+                to_status="CANCELLED" if attempt % 3 else "CONFIRMING",
+                changes={"ledger": {"writer": attempt}},
+                now=T0 + MINUTE,
+            )
+            for attempt in range(20)
+        )
+    )
+
+    winners = [result for result in results if result is not None]
+    assert len(winners) == 1
+    assert await store.bookings.get("SF-0001") == winners[0]
+
+
+async def test_due_bookings_are_those_whose_check_time_has_come_soonest_first(
+    store: Store,
+) -> None:
+    await store.bookings.create(make_booking("SF-0001", check_at=T0 + 10 * MINUTE))
+    await store.bookings.create(make_booking("SF-0002", check_at=T0 + 2 * MINUTE))
+    await store.bookings.create(make_booking("SF-0003", check_at=None))
+    await store.bookings.create(make_booking("SF-0004", check_at=T0 + 5 * MINUTE))
+    await store.bookings.create(make_booking("SF-0005", check_at=T0 + 30 * MINUTE))
+
+    due = await store.bookings.list_due(T0 + 10 * MINUTE)
+    first = await store.bookings.list_due(T0 + 10 * MINUTE, limit=1)
+
+    assert [b.reference for b in due] == ["SF-0002", "SF-0004", "SF-0001"]
+    assert [b.reference for b in first] == ["SF-0002"]
+    assert await store.bookings.list_due(T0) == []
+
+
+async def test_a_booking_is_found_by_its_airline_order(store: Store) -> None:
+    await store.bookings.create(make_booking("SF-0001", airline_order_id="ord_A"))
+    await store.bookings.create(make_booking("SF-0002", airline_order_id=None))
+
+    found = await store.bookings.get_by_airline_order("ord_A")
+
+    assert found is not None
+    assert found.reference == "SF-0001"
+    assert await store.bookings.get_by_airline_order("ord_missing") is None
+
+
+async def test_scan_pages_through_every_booking_in_reference_order(store: Store) -> None:
+    for number in (3, 1, 5, 2, 4):
+        await store.bookings.create(make_booking(f"SF-000{number}"))
+
+    first = await store.bookings.scan(limit=2)
+    second = await store.bookings.scan(after=first[-1].reference, limit=2)
+    third = await store.bookings.scan(after=second[-1].reference, limit=2)
+
+    assert [b.reference for b in first + second + third] == [f"SF-000{n}" for n in range(1, 6)]
+    assert await store.bookings.scan(after="SF-0005") == []
+
+
+async def test_payments_of_several_bookings_are_listed_together(store: Store) -> None:
+    await store.payments.create(make_payment("PAY-B2", booking_reference="SF-0002"))
+    await store.payments.create(make_payment("PAY-A2", created_at=T0 + MINUTE))
+    await store.payments.create(make_payment("PAY-A1"))
+    await store.payments.create(make_payment("PAY-C1", booking_reference="SF-0003"))
+
+    found = await store.payments.list_for_bookings(["SF-0001", "SF-0002", "SF-MISSING"])
+
+    assert [p.reference for p in found] == ["PAY-A1", "PAY-A2", "PAY-B2"]
+    assert await store.payments.list_for_bookings([]) == []
+
+
+# --- idempotency records ------------------------------------------------------------------------
+
+LEASE = timedelta(minutes=5)
+RESULT_TTL = timedelta(hours=72)
+
+
+async def test_an_idempotency_key_is_claimed_once_then_replays_its_result(store: Store) -> None:
+    records = store.idempotency
+
+    first, claimed = await records.claim("k1", fingerprint="in-a", now=T0, lease=LEASE)
+    again, claimed_again = await records.claim("k1", fingerprint="in-a", now=T0, lease=LEASE)
+    stored = await records.complete(
+        "k1", fingerprint="in-a", result={"reference": "SF-0001"}, now=T0, ttl=RESULT_TTL
+    )
+    done, claimed_done = await records.claim("k1", fingerprint="in-b", now=T0 + MINUTE, lease=LEASE)
+
+    assert claimed and not claimed_again and not claimed_done
+    assert (first.state, first.fingerprint, first.result) == ("running", "in-a", None)
+    assert again == first
+    assert stored is True
+    assert (done.state, done.fingerprint, done.result) == ("done", "in-a", {"reference": "SF-0001"})
+    assert done.expires_at == T0 + RESULT_TTL
+
+
+async def test_concurrent_claims_of_one_key_have_exactly_one_winner(
+    store: Store, opener: StoreOpener
+) -> None:
+    other = await opener.open()
+
+    results = await asyncio.gather(
+        *(
+            (store if attempt % 2 else other).idempotency.claim(
+                "k-race", fingerprint=f"in-{attempt}", now=T0, lease=LEASE
+            )
+            for attempt in range(20)
+        )
+    )
+
+    winners = [record for record, claimed in results if claimed]
+    assert len(winners) == 1
+    assert all(record == winners[0] for record, _ in results)
+
+
+async def test_a_released_or_expired_claim_can_be_taken_again(store: Store) -> None:
+    records = store.idempotency
+    await records.claim("k2", fingerprint="in-a", now=T0, lease=LEASE)
+
+    await records.release("k2", fingerprint="someone-else")
+    _, still_held = await records.claim("k2", fingerprint="in-a", now=T0, lease=LEASE)
+    await records.release("k2", fingerprint="in-a")
+    _, after_release = await records.claim("k2", fingerprint="in-b", now=T0, lease=LEASE)
+    _, after_lease = await records.claim("k2", fingerprint="in-c", now=T0 + LEASE, lease=LEASE)
+
+    assert (still_held, after_release, after_lease) == (False, True, True)
+
+
+async def test_a_result_is_stored_only_by_the_running_claim(store: Store) -> None:
+    records = store.idempotency
+    await records.claim("k3", fingerprint="in-a", now=T0, lease=LEASE)
+
+    wrong = await records.complete(
+        "k3", fingerprint="in-b", result={"x": 1}, now=T0, ttl=RESULT_TTL
+    )
+    unknown = await records.complete(
+        "k-none", fingerprint="in-a", result={"x": 1}, now=T0, ttl=RESULT_TTL
+    )
+
+    assert (wrong, unknown) == (False, False)
+
+
+async def test_purging_removes_expired_idempotency_records_only(store: Store) -> None:
+    records = store.idempotency
+    await records.claim("k-old", fingerprint="a", now=T0, lease=MINUTE)
+    await records.claim("k-new", fingerprint="a", now=T0, lease=LEASE)
+
+    purged = await records.purge_expired(T0 + 2 * MINUTE)
+    _, new_claimed = await records.claim("k-new", fingerprint="b", now=T0 + 2 * MINUTE, lease=LEASE)
+
+    assert purged == 1
+    assert new_claimed is False
+
+
 # --- processed events -------------------------------------------------------------------------
 
 
@@ -636,6 +845,33 @@ async def test_default_database_url_creates_the_file_under_the_working_directory
     await store.close()
 
     assert (tmp_path / "var" / "sureflights.db").is_file()
+
+
+async def test_a_database_file_from_before_the_ledger_gains_its_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as connection:
+        # The bookings table as the first schema had it, with one booking in it.
+        connection.execute(
+            "CREATE TABLE bookings (reference TEXT PRIMARY KEY, status TEXT NOT NULL, "
+            "channel TEXT NOT NULL, partner_id TEXT, offer_id TEXT NOT NULL, "
+            "total_amount TEXT NOT NULL, total_currency TEXT NOT NULL, airline_reference TEXT, "
+            "airline_order_id TEXT, pay_by TEXT, expires_at TEXT, created_at TEXT NOT NULL, "
+            "updated_at TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL)"
+        )
+        connection.execute(
+            "INSERT INTO bookings VALUES ('SF-OLD', 'CONFIRMED', 'api', NULL, 'off_1', '100.00', "
+            "'NGN', 'ABC123', 'ord_1', NULL, NULL, '2025-03-01T09:30:00.000+00:00', "
+            "'2025-03-01T09:30:00.000+00:00', 3, '{}')"
+        )
+    store = await open_store(f"sqlite:///{path}")
+    try:
+        old = await store.bookings.get("SF-OLD")
+        await store.bookings.create(make_booking(ledger=LEDGER, check_at=T0))
+        assert old is not None
+        assert (old.status, old.ledger, old.check_at) == ("CONFIRMED", {}, None)
+        assert [b.reference for b in await store.bookings.list_due(T0)] == ["SF-0001"]
+    finally:
+        await store.close()
 
 
 async def test_in_memory_sqlite_store_works(tmp_path: Path) -> None:
