@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 from conversation import replies
 from conversation.parser import Intent, Parsed, PassengerFields, Slots, parse
 from conversation.session import EXPECTING, Session, Sessions, State
-from integrations.cache import Cache
 from integrations.store import ConversationRepository
 from integrations.whatsapp import (
     InboundMessage,
@@ -32,7 +31,6 @@ log = logging.getLogger("sureflights.conversation")
 
 DEFAULT_TIME_ZONE = "Africa/Lagos"
 # How long a booking made on WhatsApp remembers the number it came from, for notifications.
-CONTACT_TTL_SECONDS = 400 * 86_400
 MAX_OPTIONS = 10
 # Free-form messages may be sent only this long after the traveller's last message.
 CUSTOMER_SERVICE_WINDOW = timedelta(hours=24)
@@ -121,10 +119,6 @@ query Status($ref: ID!) {
 CANCEL_BOOKING = "mutation Cancel($ref: ID!) { cancelBooking(reference: $ref) { status } }"
 
 
-def contact_key(booking_reference: str) -> str:
-    return f"wa:booking:{booking_reference}"
-
-
 class ConversationHandler:
     def __init__(
         self,
@@ -133,7 +127,6 @@ class ConversationHandler:
         sessions: Sessions,
         sender: WhatsAppSender,
         conversations: ConversationRepository,
-        contacts: Cache,
         payment_currency: str = "NGN",
         time_zone: str = DEFAULT_TIME_ZONE,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -142,7 +135,6 @@ class ConversationHandler:
         self.sessions = sessions
         self.sender = sender
         self.conversations = conversations
-        self.contacts = contacts
         self.payment_currency = payment_currency
         self.zone = ZoneInfo(time_zone)
         self.clock = clock
@@ -255,8 +247,11 @@ class ConversationHandler:
 
     # --- Telling the traveller, unprompted ------------------------------------------------------
 
-    async def notify_booking(self, wa_id: str, reference: str, status: str) -> None:
-        """Message the traveller when their booking is confirmed or refunded."""
+    async def notify_booking(
+        self, wa_id: str, reference: str, status: str, amount: str | None = None
+    ) -> None:
+        """Message the traveller when their booking is confirmed or refunded, or when money of
+        theirs goes back (`status` CAPTURE_REFUNDED, REFUND_PROCESSED, with the `amount`)."""
         session = await self.sessions.load(wa_id)
         token = await self._token_for(session, reference)
         # The session lives 24 hours from the traveller's last message, like Meta's window.
@@ -284,6 +279,16 @@ class ConversationHandler:
                 if window_open
                 else replies.refund_template(reference)
             )
+        elif status in ("CAPTURE_REFUNDED", "REFUND_PROCESSED"):
+            shown = amount or "your payment"
+            processed = status == "REFUND_PROCESSED"
+            answer = (
+                TextMessage(replies.money_back(reference, shown, processed=processed))
+                if window_open
+                else replies.money_back_template(reference, shown, processed=processed)
+            )
+            await self.deliver(wa_id, [answer])
+            return
         else:
             return
         if session.booking_reference == reference:
@@ -523,11 +528,6 @@ class ConversationHandler:
         created = outcome.data["createBooking"]
         session.booking_reference = created["booking"]["reference"]
         session.access_token = created["accessToken"]
-        await self.contacts.set(
-            contact_key(created["booking"]["reference"]),
-            session.wa_id.encode(),
-            CONTACT_TTL_SECONDS,
-        )
         paying = await self.execute(
             START_PAYMENT,
             {"ref": session.booking_reference},

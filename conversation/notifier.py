@@ -1,26 +1,34 @@
-"""Tells WhatsApp travellers, unprompted, when their booking is confirmed or refunded.
+"""Tells WhatsApp travellers, unprompted, what happens to their booking: confirmed, refunded,
+and money of theirs on its way back.
 
-Every replica listens to the payment events; a claim per booking and outcome makes sure the
-traveller hears once, whichever replica gets there first.
+Every replica listens to the bookings' events; the traveller's WhatsApp number comes with the
+event, from the booking's own record in the database. A record per booking and announcement in
+the database makes sure the traveller hears once, whichever replica gets there first, even after
+Redis forgot everything.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conversation.handler import ConversationHandler, contact_key
+from conversation.handler import ConversationHandler
 from integrations.bus import EventBus
-from integrations.cache import Cache
-from integrations.idempotency import IdempotencyStore
+from integrations.store import ProcessedEventRepository
 
 log = logging.getLogger("sureflights.notifier")
 
 NOTIFIED_FOR = timedelta(days=30)
-OUTCOMES = frozenset({"CONFIRMED", "REFUNDED"})
+# Booking events the traveller hears about, and what the handler calls each.
+TOLD = {
+    "confirmed": "CONFIRMED",
+    "refunded": "REFUNDED",
+    "capture_refunded": "CAPTURE_REFUNDED",
+    "refund_processed": "REFUND_PROCESSED",
+}
 
 
 class BookingNotifier:
@@ -28,41 +36,42 @@ class BookingNotifier:
         self,
         *,
         bus: EventBus,
-        contacts: Cache,
-        claims: IdempotencyStore,
+        claims: ProcessedEventRepository,
         handler: ConversationHandler,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.bus = bus
-        self.contacts = contacts
         self.claims = claims
         self.handler = handler
+        self.clock = clock
 
     async def run(self, *, retry_after: float = 1.0) -> None:
         """Listen until cancelled; while the bus is unreachable, keep trying to subscribe."""
         while True:
             try:
-                async with self.bus.subscribe(patterns=["payments:*"]) as events:
+                async with self.bus.subscribe(patterns=["bookings:*"]) as events:
                     async for event in events:
                         try:
-                            await self.on_payment_event(event.data)
+                            await self.on_booking_event(event.data)
                         except Exception:
                             log.exception("booking notification failed")
             except Exception as error:
                 log.warning("notifier cannot listen yet (%s); retrying", type(error).__name__)
             await asyncio.sleep(retry_after)
 
-    async def on_payment_event(self, event: Mapping[str, Any]) -> bool:
+    async def on_booking_event(self, event: Mapping[str, Any]) -> bool:
         """Notify for one event; True when a message went out."""
-        status = event.get("booking_status")
+        told = TOLD.get(str(event.get("kind")))
         reference = event.get("booking_reference")
-        if status not in OUTCOMES or not isinstance(reference, str):
+        wa_id = event.get("whatsapp")
+        if told is None or not isinstance(reference, str) or not isinstance(wa_id, str):
+            return False  # nothing to tell, or not a WhatsApp booking
+        which = event.get("refund") or event.get("payment_reference") or ""
+        key = f"notified:whatsapp:{reference}:{event.get('kind')}:{which}"
+        if not await self.claims.record(key, now=self.clock(), ttl=NOTIFIED_FOR):
             return False
-        contact = await self.contacts.get(contact_key(reference))
-        if contact is None:
-            return False  # not a WhatsApp booking
-        if not await self.claims.claim(
-            f"wa:notified:{reference}:{status}", b"1", NOTIFIED_FOR.total_seconds()
-        ):
-            return False
-        await self.handler.notify_booking(contact.decode(), reference, str(status))
+        amount = event.get("amount")
+        await self.handler.notify_booking(
+            wa_id, reference, told, amount=amount if isinstance(amount, str) else None
+        )
         return True

@@ -386,6 +386,23 @@ def refund_template(reference: str) -> TemplateMessage:
     return TemplateMessage(name="booking_refunded", body_parameters=(reference,))
 
 
+def money_back(reference: str, amount: str, *, processed: bool) -> str:
+    if processed:
+        return (
+            f"Your refund of {amount} for booking {reference} has been processed: it should "
+            "reach your account shortly, depending on your bank."
+        )
+    return (
+        f"We received a payment of {amount} for booking {reference} that it did not need "
+        "(a second payment, or one after the booking ended). It is being refunded in full."
+    )
+
+
+def money_back_template(reference: str, amount: str, *, processed: bool) -> TemplateMessage:
+    name = "refund_processed" if processed else "payment_refunded"
+    return TemplateMessage(name=name, body_parameters=(reference, amount))
+
+
 def cancel_failed(reference: str) -> str:
     return f"I couldn't cancel {reference} just now. Send 'status {reference}' to check it."
 

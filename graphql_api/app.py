@@ -49,13 +49,15 @@ from integrations.sandbox_payments import SandboxPayments
 from integrations.shared_state import open_shared_state
 from integrations.store import open_store
 from integrations.whatsapp import RecordingSender, WhatsAppClient, WhatsAppSender
+from resolvers import reconciliation
 from resolvers.access import Caller
 from resolvers.auth import CachedApiKeys, caller_from_credentials, may_introspect
-from resolvers.bookings import Bookings, SagaDeps
+from resolvers.bookings import BookingLimits, Bookings
 from resolvers.errors import Unauthenticated
 from resolvers.flights import FlightService
 from resolvers.payments import Payments
 from resolvers.rates import RatesService
+from resolvers.saga import NO_HOOKS, SagaDeps, SagaHooks, SagaTimings
 
 log = logging.getLogger("sureflights")
 
@@ -72,15 +74,24 @@ def _upstream_client(base_url: str, timeout: float) -> httpx.AsyncClient:
     )
 
 
-async def _reconcile_forever(payments: Payments, interval: float) -> None:
+async def _reconcile_forever(saga: SagaDeps, interval: float) -> None:
     """Every replica reconciles; each step is a compare-and-set, so they never do work twice."""
     while True:
         # Jitter spreads the replicas' passes apart.
         await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311
         try:
-            await payments.reconcile()
+            await reconciliation.reconcile(saga)
         except Exception:
             log.exception("reconciliation pass failed")
+
+
+def saga_timings(settings: Settings) -> SagaTimings:
+    return SagaTimings(
+        verify_after=timedelta(seconds=settings.reconcile_verify_after_seconds),
+        resume_after=timedelta(seconds=settings.reconcile_resume_after_seconds),
+        give_up_after=timedelta(seconds=settings.order_give_up_after_seconds),
+        follow_refund_every=timedelta(seconds=settings.refund_follow_every_seconds),
+    )
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
@@ -168,7 +179,10 @@ class GraphQLWebSocket(GraphQL[RequestContext, None]):
         return UnsetType()  # the singleton UNSET: a plain `connection_ack`
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None, *, saga_hooks: SagaHooks | None = None
+) -> Starlette:
+    """The gateway. `saga_hooks` lets a test pause the booking saga at its named points."""
     settings = settings or load_settings()
     configure_logging(settings)
     init_sentry(settings)
@@ -232,7 +246,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
             sandbox_flights = SandboxFlights()
             flight_provider: FlightProvider = duffel or sandbox_flights
-            airline: AirlineOrders = duffel or SandboxAirline(shared.cache, sandbox_flights)
+            airline: AirlineOrders = duffel or SandboxAirline(shared.shared_store, sandbox_flights)
             payment_provider: PaymentProvider = (
                 PaystackClient(
                     clients["paystack"],
@@ -240,7 +254,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     secret_key=settings.paystack_secret_key,
                 )
                 if settings.paystack_secret_key
-                else SandboxPayments(shared.cache, checkout_base_url=settings.public_base_url)
+                else SandboxPayments(
+                    shared.shared_store, checkout_base_url=settings.public_base_url
+                )
             )
             flights = FlightService(
                 flight_provider, shared.cache, rates, default_currency=settings.payment_currency
@@ -252,11 +268,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 payments=payment_provider,
                 rates=rates,
                 bus=shared.bus,
-                idempotency=shared.idempotency,
                 secret_key=settings.secret_key,
                 payment_currency=settings.payment_currency,
+                timings=saga_timings(settings),
+                hooks=saga_hooks or NO_HOOKS,
             )
-            bookings = Bookings(saga)
+            limiter = rate_limiter_for(shared)
+            bookings = Bookings(
+                saga,
+                BookingLimits(
+                    limiter=limiter,
+                    anonymous=settings.booking_policy,
+                    partner=settings.partner_booking_policy,
+                ),
+            )
             payments = Payments(saga, bookings)
             whatsapp: WhatsAppSender = (
                 WhatsAppClient(
@@ -274,7 +299,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 shared=shared,
                 rates=rates,
                 flights=flights,
-                limiter=rate_limiter_for(shared),
+                limiter=limiter,
                 api_keys=CachedApiKeys(store.api_keys),
                 bookings=bookings,
                 payments=payments,
@@ -287,7 +312,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stack.push_async_callback(_cancel, notifying)
             if settings.reconcile_interval_seconds > 0:
                 reconciler = asyncio.create_task(
-                    _reconcile_forever(payments, settings.reconcile_interval_seconds)
+                    _reconcile_forever(saga, settings.reconcile_interval_seconds)
                 )
                 stack.push_async_callback(_cancel, reconciler)
             # What start-up built lives as long as the process: keep it out of every collection.
@@ -355,6 +380,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/health/ready", health.ready, methods=["GET"]),
             Route("/health", health.ready, methods=["GET"]),
             Route("/webhooks/paystack", webhooks.paystack_webhook, methods=["POST"]),
+            Route("/webhooks/duffel", webhooks.duffel_webhook, methods=["POST"]),
             Route("/webhooks/whatsapp", whatsapp_webhook.verify_subscription, methods=["GET"]),
             Route("/webhooks/whatsapp", whatsapp_webhook.receive_events, methods=["POST"]),
             Route("/sandbox/checkout/{reference}", webhooks.sandbox_checkout, methods=["GET"]),

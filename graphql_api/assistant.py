@@ -31,7 +31,7 @@ def in_process_executor(executor: GraphQLExecutor, services: Services) -> Execut
         idempotency_key: str | None = None,
     ) -> Outcome:
         request_id = new_request_id()
-        caller = Caller(kind=CallerKind.INTERNAL, identity=f"whatsapp:{wa_id}")
+        caller = Caller(kind=CallerKind.INTERNAL, identity=f"whatsapp:{wa_id}", whatsapp_id=wa_id)
         if access_token is not None:
             try:
                 caller = await caller_from_credentials(
@@ -67,13 +67,11 @@ def build_assistant(
         sessions=Sessions(services.shared.sessions),
         sender=sender,
         conversations=services.store.conversations,
-        contacts=services.shared.cache,
         payment_currency=services.settings.payment_currency,
     )
     notifier = BookingNotifier(
         bus=services.shared.bus,
-        contacts=services.shared.cache,
-        claims=services.shared.idempotency,
+        claims=services.store.processed_events,
         handler=handler,
     )
     return handler, notifier

@@ -131,7 +131,7 @@ async def _settle_in_sandbox(services: Services, wa_id: str, *, succeed: bool) -
     if not reference:
         return False
     await provider.complete(reference, succeed=succeed)
-    await services.payments.settle_payment(reference)
+    await services.payments.settle_payment(reference, source="sandbox")
     if not succeed:
         print("\n(sandbox) Payment declined.\n", file=sys.stdout, flush=True)
     return True

@@ -202,6 +202,63 @@ def apikey_revoke(key_id: str) -> None:
     )
 
 
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per violation.")
+def audit(as_json: bool) -> None:
+    """Check every booking's ledger against the money invariant; exit 1 if any breaks it.
+
+    The invariant: money captured = money kept for an issued order + money refunded (or being
+    refunded); at most one live airline order; no refund while an order stands.
+    """
+    import json
+    import time
+
+    from graphql_api.app import saga_timings
+    from resolvers.reconciliation import audit_store
+
+    settings = _settings_or_exit()
+    timings = saga_timings(settings)
+
+    async def run(store: Store) -> tuple[int, int, float]:
+        started = time.perf_counter()
+        checked = broken = 0
+        async for booking, violations in audit_store(store, timings=timings, now=datetime.now(UTC)):
+            checked += 1
+            if violations:
+                broken += 1
+            for violation in violations:
+                if as_json:
+                    click.echo(
+                        json.dumps(
+                            {
+                                "booking": violation.booking_reference,
+                                "status": booking.status,
+                                "kind": violation.kind.value,
+                                "repairable": violation.repairable,
+                                "detail": violation.detail,
+                            }
+                        )
+                    )
+                else:
+                    fixes = (
+                        "repaired by the reconciler" if violation.repairable else "needs a person"
+                    )
+                    click.echo(
+                        f"{violation.booking_reference}  {booking.status:<15} "
+                        f"{violation.kind.value:<28} {violation.detail}  ({fixes})"
+                    )
+        return checked, broken, time.perf_counter() - started
+
+    checked, broken, seconds = _with_store(settings, run)
+    click.echo(
+        f"checked {checked} bookings in {seconds:.2f}s: "
+        + (f"{broken} break the invariant" if broken else "every one holds the invariant"),
+        err=True,
+    )
+    if broken:
+        sys.exit(1)
+
+
 @main.command("admin-token")
 @click.option(
     "--ttl-minutes",

@@ -12,6 +12,7 @@ from typing import Any
 
 import sentry_sdk
 from graphql import GraphQLError
+from redis.exceptions import RedisError
 
 from integrations.errors import UpstreamFailure, UpstreamRejected, UpstreamUnavailable
 from resolvers.errors import DomainError
@@ -65,6 +66,13 @@ def format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
             code = "UPSTREAM_ERROR"
             formatted["message"] = f"{original.upstream} answered with an error."
         formatted["extensions"] = {"code": code, "requestId": request_id}
+        return formatted
+    if isinstance(original, RedisError):
+        # Redis down: what needed it is unavailable for now, and nothing is wrong in the code.
+        log.warning("shared state unavailable", extra={"detail": type(original).__name__})
+        formatted = _located(error)
+        formatted["message"] = "A service the gateway needs is unavailable; try again shortly."
+        formatted["extensions"] = {"code": "UPSTREAM_UNAVAILABLE", "requestId": request_id}
         return formatted
     log.error(
         "unexpected error in %s",

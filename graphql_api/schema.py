@@ -29,7 +29,9 @@ from graphql_api.types.bookings import (
     read_cursor,
 )
 from graphql_api.types.flights import FlightOffer, FlightSearch, FlightSearchInput, Place
+from graphql_api.types.ledger import Ledger, MoneyAudit, MoneyViolation
 from graphql_api.types.money import ExchangeRate, Money
+from resolvers import reconciliation
 from resolvers.access import channel_of, require_admin
 from resolvers.errors import NotFound
 from resolvers.idempotency import run_once
@@ -125,6 +127,38 @@ class Query:
             return None
         return Payment.from_record(record)
 
+    @strawberry.field(
+        description="A booking's ledger: captures, refunds, airline orders (admins only)."
+    )
+    async def ledger(self, info: Info, booking_reference: strawberry.ID) -> Ledger | None:
+        context = info.context
+        require_admin(context.caller)
+        try:
+            booking, violations = await reconciliation.booking_audit(
+                context.services.bookings.deps, str(booking_reference)
+            )
+        except NotFound:
+            return None
+        return Ledger.from_record(booking, violations)
+
+    @strawberry.field(
+        description=(
+            "Every booking checked against the money invariant; the violations found "
+            "(admins only). The same check as `sureflights audit`."
+        )
+    )
+    async def money_audit(self, info: Info, first: int | None = 100) -> MoneyAudit:
+        context = info.context
+        require_admin(context.caller)
+        limit = 100 if first is None else max(1, min(first, 1000))
+        deps = context.services.bookings.deps
+        checked, violations = await reconciliation.money_audit(
+            deps.store, timings=deps.timings, now=deps.clock(), limit=limit
+        )
+        return MoneyAudit(
+            checked=checked, violations=[MoneyViolation.from_domain(v) for v in violations]
+        )
+
 
 @strawberry.type
 class Mutation:
@@ -144,11 +178,13 @@ class Mutation:
                 currency=input.currency,
                 expected_total=input.expected_total_amount,
                 channel=channel_of(caller),
+                client=context.client,
+                record_limit=context.rate_limits.append,
             )
             return {"reference": record.reference, "access_token": token}
 
         done = await run_once(
-            services.shared.idempotency,
+            services.store.idempotency,
             key=context.headers.get("idempotency-key"),
             scope=f"{caller.identity}:createBooking",
             request=booking_request(input),
@@ -171,12 +207,16 @@ class Mutation:
 
         async def start() -> dict[str, Any]:
             record = await services.payments.initialize(
-                context.caller, str(booking_reference), callback_url
+                context.caller,
+                str(booking_reference),
+                callback_url,
+                client=context.client,
+                record_limit=context.rate_limits.append,
             )
             return {"reference": record.reference}
 
         done = await run_once(
-            services.shared.idempotency,
+            services.store.idempotency,
             key=context.headers.get("idempotency-key"),
             scope=f"{context.caller.identity}:initializePayment",
             request={"booking": str(booking_reference), "callback": callback_url},
@@ -205,7 +245,7 @@ class Mutation:
             return {"reference": record.reference}
 
         done = await run_once(
-            services.shared.idempotency,
+            services.store.idempotency,
             key=context.headers.get("idempotency-key"),
             scope=f"{context.caller.identity}:cancelBooking",
             request={"reference": str(reference)},

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from integrations.ratelimit import RatePolicy
+
 DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - the refused default
 
 
@@ -29,6 +31,8 @@ class Settings(BaseSettings):
     duffel_api_url: str = "https://api.duffel.com"
     # How long Duffel may wait for airlines during a search; our timeout adds a margin to it.
     duffel_supplier_timeout_ms: int = Field(default=20_000, ge=2_000, le=60_000)
+    # Signs Duffel's webhook deliveries (X-Duffel-Signature); empty: every delivery is refused.
+    duffel_webhook_secret: str = ""
     paystack_secret_key: str = ""
     paystack_api_url: str = "https://api.paystack.co"
     fx_api_url: str = ""
@@ -63,6 +67,21 @@ class Settings(BaseSettings):
     upstream_timeout_seconds: float = Field(default=10.0, gt=0)
     # How often each replica finishes half-done payments, orders and refunds; 0 turns it off.
     reconcile_interval_seconds: float = Field(default=60.0, ge=0)
+    # The reconciler's waits (see resolvers.saga.SagaTimings).
+    reconcile_verify_after_seconds: float = Field(default=300.0, ge=0)
+    reconcile_resume_after_seconds: float = Field(default=120.0, ge=0)
+    order_give_up_after_seconds: float = Field(default=720.0, ge=0)
+    refund_follow_every_seconds: float = Field(default=600.0, ge=0)
+    # How many bookings and payment starts one caller may make: anonymous callers (and
+    # travellers) per client address, partners per API key. Written N/period.
+    booking_rate_limit: str = "20/hour"
+    partner_booking_rate_limit: str = "500/hour"
+
+    @field_validator("booking_rate_limit", "partner_booking_rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        RatePolicy.parse(value)  # raises ValueError naming what is wrong
+        return value.strip()
 
     @field_validator("payment_currency")
     @classmethod
@@ -76,6 +95,14 @@ class Settings(BaseSettings):
     @property
     def fx_max_charge_age(self) -> timedelta:
         return timedelta(hours=self.fx_max_charge_age_hours)
+
+    @property
+    def booking_policy(self) -> RatePolicy:
+        return RatePolicy.parse(self.booking_rate_limit)
+
+    @property
+    def partner_booking_policy(self) -> RatePolicy:
+        return RatePolicy.parse(self.partner_booking_rate_limit)
 
     @property
     def cors_origin_list(self) -> list[str]:

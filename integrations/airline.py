@@ -30,12 +30,23 @@ class AirlineOrders(Protocol):
         currency: str,
         order_type: Literal["instant", "hold"],
         correlation_id: str,
-    ) -> Order: ...
+        booking_reference: str | None = None,
+    ) -> Order:
+        """Raises `OutcomeUnknown` when the order may exist; a plain `UpstreamUnavailable` when
+        it was not created; `OfferUnavailable`/`UpstreamRejected` when the airline refused."""
+        ...
 
     async def get_order(self, order_id: str) -> Order: ...
 
-    async def find_order(self, correlation_id: str, *, family_name: str) -> Order | None:
-        """The order created with `correlation_id`, if any: how an unknown outcome is resolved."""
+    async def find_orders(
+        self,
+        booking_reference: str,
+        *,
+        family_name: str,
+        correlation_ids: Sequence[str] = (),
+    ) -> list[Order]:
+        """Every order made for the booking; an empty list positively means none. A look-up
+        that cannot tell raises: a failed look-up is never "no order"."""
         ...
 
     async def pay_order(self, order_id: str, amount: Decimal, currency: str) -> Payment: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import OrderedDict
@@ -9,8 +10,10 @@ from collections.abc import Sequence
 from typing import Generic, Protocol, TypeVar
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 V = TypeVar("V")
+_log = logging.getLogger("sureflights.shared_state")
 
 
 class Cache(Protocol):
@@ -143,3 +146,74 @@ class MemoryCache:
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         return [self._entries.get(k) for k in keys]
+
+
+class CircuitBreaker:
+    """Stops calling a shared service for `open_seconds` after it fails, so requests during an
+    outage take the fallback at once instead of each waiting out a timeout."""
+
+    def __init__(self, name: str, open_seconds: float = 5.0) -> None:
+        self.name = name
+        self.open_seconds = open_seconds
+        self._open_until = 0.0
+
+    @property
+    def closed(self) -> bool:
+        return time.monotonic() >= self._open_until
+
+    def tripped(self, error: Exception) -> None:
+        if self.closed:
+            _log.warning(
+                "%s unavailable (%s); using the in-process fallback for %gs",
+                self.name,
+                type(error).__name__,
+                self.open_seconds,
+            )
+        self._open_until = time.monotonic() + self.open_seconds
+
+
+class ResilientCache:
+    """A shared cache that degrades instead of failing: while Redis is down, reads and writes go
+    to an in-process cache (this replica alone), and Redis is tried again after a pause.
+
+    For data that is only a cache (search results, rates). State that must be shared or kept
+    belongs elsewhere: the database, or a store whose failure is reported.
+    """
+
+    def __init__(self, primary: Cache, fallback: Cache, breaker: CircuitBreaker) -> None:
+        self._primary = primary
+        self._fallback = fallback
+        self._breaker = breaker
+
+    async def get(self, key: str) -> bytes | None:
+        if self._breaker.closed:
+            try:
+                return await self._primary.get(key)
+            except RedisError as error:
+                self._breaker.tripped(error)
+        return await self._fallback.get(key)
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
+        if self._breaker.closed:
+            try:
+                await self._primary.set(key, value, ttl_seconds)
+                return
+            except RedisError as error:
+                self._breaker.tripped(error)
+        await self._fallback.set(key, value, ttl_seconds)
+
+    async def delete(self, key: str) -> None:
+        await self._fallback.delete(key)
+        if self._breaker.closed:
+            try:
+                await self._primary.delete(key)
+            except RedisError as error:
+                self._breaker.tripped(error)
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if self._breaker.closed:
+            try:
+                return await self._primary.get_many(keys)
+            except RedisError as error:
+                self._breaker.tripped(error)
+        return await self._fallback.get_many(keys)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import math
 import re
@@ -28,6 +30,8 @@ from pydantic import (
 )
 
 from integrations.errors import (
+    CredentialsRejected,
+    OutcomeUnknown,
     UpstreamError,
     UpstreamFailure,
     UpstreamRejected,
@@ -49,7 +53,14 @@ from integrations.flights import (
     Segment,
     Slice,
 )
-from integrations.retry import Failed, Idempotency, RetryPolicy, hinted_wait, transport_failure
+from integrations.retry import (
+    Failed,
+    Idempotency,
+    RetryPolicy,
+    hinted_wait,
+    never_sent,
+    transport_failure,
+)
 
 UPSTREAM = "duffel"
 DUFFEL_VERSION = "v2"
@@ -57,9 +68,12 @@ DUFFEL_VERSION = "v2"
 MIN_SUPPLIER_TIMEOUT_MS = 2_000
 MAX_SUPPLIER_TIMEOUT_MS = 60_000
 MAX_ORDERS_PAGE = 200
-# The order metadata key under which the caller's correlation id is stored, so an order whose
-# creation timed out can be recognised when reconciling.
+# The order metadata keys under which our correlation id (one per attempt) and booking reference
+# are stored, so an order whose creation was not seen can be recognised when reconciling.
 CORRELATION_METADATA_KEY = "sureflights_correlation_id"
+BOOKING_METADATA_KEY = "sureflights_booking_reference"
+# Duffel's answer to an order it guarantees it did not create: safe to ask again.
+ORDER_NOT_CREATED = "order_not_created"
 
 log = logging.getLogger("sureflights.duffel")
 
@@ -130,6 +144,10 @@ class Order(_Frozen):
     @property
     def correlation_id(self) -> str | None:
         return self.metadata.get(CORRELATION_METADATA_KEY)
+
+    @property
+    def sureflights_booking_reference(self) -> str | None:
+        return self.metadata.get(BOOKING_METADATA_KEY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,6 +389,56 @@ class _WireErrorMeta(_Wire):
 class _WireErrorBody(_Wire):
     errors: list[_WireError] = Field(default_factory=list)
     meta: _WireErrorMeta | None = None
+
+
+# --- Webhooks -------------------------------------------------------------------------------
+
+# How far a webhook's signed timestamp may be from our clock, either way.
+WEBHOOK_TOLERANCE_SECONDS = 300
+_SIGNATURE = re.compile(r"^t=(\d{1,12}),v1=([0-9a-fA-F]{64})$")
+
+
+def webhook_signature(secret: str, body: bytes, timestamp: int) -> str:
+    """`X-Duffel-Signature` for `body` signed at `timestamp`: `t=<unix time>,v1=<hex>`, the hex
+    being HMAC-SHA256 of `<timestamp>.<raw body>` under the webhook's secret."""
+    digest = hmac.new(
+        secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256
+    ).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSignature:
+    timestamp: int
+    digest: str
+
+
+def read_webhook_signature(
+    secret: str, body: bytes, header: str | None, *, now: float
+) -> WebhookSignature | None:
+    """The signature, when `header` signs `body` under `secret` (compared in constant time) at a
+    time within `WEBHOOK_TOLERANCE_SECONDS` of `now`; None otherwise."""
+    if not secret or not header:
+        return None
+    match = _SIGNATURE.match(header.strip())
+    if match is None:
+        return None
+    timestamp = int(match.group(1))
+    if abs(now - timestamp) > WEBHOOK_TOLERANCE_SECONDS:
+        return None
+    expected = webhook_signature(secret, body, timestamp).encode("ascii")
+    presented = f"t={timestamp},v1={match.group(2).lower()}".encode("ascii")
+    if not hmac.compare_digest(expected, presented):
+        return None
+    return WebhookSignature(timestamp, match.group(2).lower())
+
+
+def order_from_event(obj: Mapping[str, Any]) -> Order | None:
+    """The order a webhook event carries (`data.object` of `order.created`), if it reads whole."""
+    try:
+        return _order(_WireOrder.model_validate(dict(obj)))
+    except (ValidationError, _Unusable, ValueError):
+        return None
 
 
 # --- Mapping Duffel's shapes onto the normalized models ---------------------------------------
@@ -664,6 +732,7 @@ class _Answer:
     path: str
     content: bytes
     request_id: str | None
+    status: int = 200
 
 
 def _request_id(response: httpx.Response, body: _WireErrorBody | None = None) -> str | None:
@@ -830,14 +899,18 @@ class DuffelClient:
         currency: str,
         order_type: Literal["instant", "hold"],
         correlation_id: str,
+        booking_reference: str | None = None,
     ) -> Order:
         """`POST /air/orders`. Instant orders are paid from the Duffel balance; hold orders are
         created unpaid (pay them with `pay_order` before `payment_status.payment_required_by`),
-        and `amount`/`currency` are then not sent.
+        and `amount`/`currency` are then not sent. Our booking reference and `correlation_id`
+        go into the order's metadata, where `find_orders` recognises them.
 
-        Raises `OfferUnavailable` (or `OfferPriceChanged`) when the airline refuses the offer.
-        `UpstreamUnavailable` means the order may or may not exist: look for one whose
-        `correlation_id` is this one before booking again.
+        Raises `OfferUnavailable` (or `OfferPriceChanged`) or `UpstreamRejected` when the airline
+        refuses; `OutcomeUnknown` when the order may exist (timeout after sending, 5xx, 202
+        Accepted, a 201 that does not parse): look it up before anything else. A plain
+        `UpstreamUnavailable` (502 `order_not_created`, a 429, a connection never made) means
+        no order was created.
         """
         if not _RESOURCE_ID.match(offer_id):
             raise UpstreamRejected(UPSTREAM, "malformed offer id", field="offer_id")
@@ -855,6 +928,8 @@ class DuffelClient:
             "passengers": [p.model_dump(mode="json", exclude_none=True) for p in travellers],
             "metadata": {CORRELATION_METADATA_KEY: correlation_id},
         }
+        if booking_reference:
+            body["metadata"][BOOKING_METADATA_KEY] = booking_reference
         if order_type == "instant":
             body["payments"] = [_balance_payment(amount, currency)]
         answer = await self._send(
@@ -867,8 +942,7 @@ class DuffelClient:
                 headers={"x-client-correlation-id": correlation_id},
             )
         )
-        wire = self._read_order(answer)
-        return self._map(answer, lambda: _order(wire))
+        return self._created_order(answer)
 
     async def get_order(self, order_id: str) -> Order:
         """`GET /air/orders/{id}`."""
@@ -915,25 +989,41 @@ class DuffelClient:
         orders = self._map(answer, lambda: [_order(o) for o in page.data])
         return OrderPage(orders=orders, after=page.meta.after if page.meta else None)
 
-    async def find_order(
-        self, correlation_id: str, *, family_name: str, max_pages: int = 4
-    ) -> Order | None:
-        """The order created with `correlation_id`, looked up by the lead passenger's family name
-        (Duffel cannot filter by metadata) and matched on the correlation id kept in metadata."""
+    async def find_orders(
+        self,
+        booking_reference: str,
+        *,
+        family_name: str,
+        correlation_ids: Sequence[str] = (),
+        max_pages: int = 10,
+    ) -> list[Order]:
+        """Every order made for our booking: those whose metadata carries `booking_reference` or
+        one of `correlation_ids`, found by the lead passenger's family name (Duffel cannot filter
+        by metadata). An empty list is a positive answer: every page was read and none matched.
+        A listing that fails, or that has more pages than `max_pages`, raises: that is not
+        "no order"."""
+        wanted = set(correlation_ids)
+        found: list[Order] = []
         after: str | None = None
         for _ in range(max_pages):
             page = await self.list_orders(passenger_names=[family_name], after=after)
-            for order in page.orders:
-                if order.correlation_id == correlation_id:
-                    return order
+            found += [
+                order
+                for order in page.orders
+                if order.sureflights_booking_reference == booking_reference
+                or (order.correlation_id is not None and order.correlation_id in wanted)
+            ]
             if page.after is None:
-                return None
+                return found
             after = page.after
-        return None
+        raise UpstreamUnavailable(
+            UPSTREAM, f"order look-up inconclusive: more than {max_pages} pages of orders"
+        )
 
     async def pay_order(self, order_id: str, amount: Decimal, currency: str) -> Payment:
         """`POST /air/payments`: pays a hold order from the Duffel balance. Check
-        `Payment.status`; `UpstreamUnavailable` means reconcile with `get_order` first."""
+        `Payment.status`; `OutcomeUnknown` means the payment may have been taken: read the order
+        (`get_order`, `payment_status.awaiting_payment`) before paying again."""
         body = {
             "order_id": _path_id(order_id, "order_id"),
             "payment": _balance_payment(amount, currency),
@@ -947,7 +1037,7 @@ class DuffelClient:
                 body=body,
             )
         )
-        return self._read(answer, _Envelope[Payment]).data
+        return self._created(answer, _Envelope[Payment], "payment").data
 
     async def create_order_cancellation(self, order_id: str) -> OrderCancellation:
         """`POST /air/order_cancellations`: a refund quote; nothing is cancelled until confirmed."""
@@ -960,7 +1050,7 @@ class DuffelClient:
                 body={"order_id": _path_id(order_id, "order_id")},
             )
         )
-        return self._read(answer, _Envelope[OrderCancellation]).data
+        return self._created(answer, _Envelope[OrderCancellation], "cancellation").data
 
     async def confirm_order_cancellation(self, cancellation_id: str) -> OrderCancellation:
         """`POST /air/order_cancellations/{id}/actions/confirm`: cancels the order for good."""
@@ -971,7 +1061,7 @@ class DuffelClient:
         answer = await self._send(
             _Call("POST", path, timeout=self._default_timeout, retry=Idempotency.UNSENT_ONLY)
         )
-        return self._read(answer, _Envelope[OrderCancellation]).data
+        return self._created(answer, _Envelope[OrderCancellation], "cancellation").data
 
     # --- Plumbing -----------------------------------------------------------------------------
 
@@ -1010,14 +1100,28 @@ class DuffelClient:
             )
         except (httpx.TransportError, httpx.DecodingError) as exc:
             failure = transport_failure(UPSTREAM, exc, call.timeout)
+            if call.retry is Idempotency.UNSENT_ONLY and not (
+                isinstance(exc, httpx.TransportError) and never_sent(exc)
+            ):
+                # It may have reached Duffel and taken effect.
+                failure = OutcomeUnknown(UPSTREAM, failure.detail)
             return Failed(failure, call.retry.may_resend(exc), None)
         if response.is_success:
-            return _Answer(call.method, call.path, response.content, _request_id(response))
+            return _Answer(
+                call.method,
+                call.path,
+                response.content,
+                _request_id(response),
+                response.status_code,
+            )
         status = response.status_code
         failure = self._failure_for(call, response)
         if status == 429:
             hint = hinted_wait(response.headers, self._retry.clock())
             return Failed(failure, True, status, hint=hint)
+        if call.retry is Idempotency.UNSENT_ONLY and status >= 500:
+            # Only `order_not_created` promises nothing happened, and so may be sent again.
+            return Failed(failure, not isinstance(failure, OutcomeUnknown), status)
         return Failed(failure, status >= 500 and call.retry is Idempotency.IDEMPOTENT, status)
 
     def _failure_for(self, call: _Call, response: httpx.Response) -> UpstreamFailure:
@@ -1042,11 +1146,14 @@ class DuffelClient:
         if status == 404 and call.about_offer:
             return OfferUnavailable(UPSTREAM, summary, request_id=request_id)
         if status in (401, 403):
-            return UpstreamError(
+            return CredentialsRejected(
                 UPSTREAM, f"credentials rejected (HTTP {status})", request_id=request_id
             )
         if status == 429:
             return UpstreamUnavailable(UPSTREAM, "rate limited (HTTP 429)", request_id=request_id)
+        unsent_only = call.retry is Idempotency.UNSENT_ONLY
+        if status >= 500 and unsent_only and ORDER_NOT_CREATED not in codes:
+            return OutcomeUnknown(UPSTREAM, summary, request_id=request_id)
         if status >= 500:
             return UpstreamUnavailable(UPSTREAM, summary, request_id=request_id)
         validation = [e for e in errors if e.type == "validation_error"]
@@ -1117,6 +1224,39 @@ class DuffelClient:
                 answer.path,
             )
 
+    def _created_order(self, answer: _Answer) -> Order:
+        """The order a create call answered with; `OutcomeUnknown` unless it is all readable."""
+        if answer.status == 202:
+            self._unknown(answer, "the airline accepted the order and will answer later (202)")
+        try:
+            wire = _Envelope[_WireOrder].model_validate_json(answer.content).data
+            return _order(wire)
+        except (ValidationError, _Unusable) as exc:
+            # A success that cannot be read is not a refusal: the order may well exist.
+            self._unknown(answer, f"unreadable order in a {answer.status} answer ({_reason(exc)})")
+
+    def _created(self, answer: _Answer, model: type[_M], what: str) -> _M:
+        """What a call that creates `what` answered; `OutcomeUnknown` unless readable."""
+        if answer.status == 202:
+            self._unknown(answer, f"the {what} was accepted and will be answered later (202)")
+        try:
+            return model.model_validate_json(answer.content)
+        except ValidationError as exc:
+            self._unknown(answer, f"unreadable {what} in a {answer.status} answer ({_reason(exc)})")
+
+    def _unknown(self, answer: _Answer, detail: str) -> NoReturn:
+        self._fail(
+            OutcomeUnknown(
+                UPSTREAM,
+                detail,
+                request_id=answer.request_id,
+                resource_id=_created_id_in(answer.content),
+            ),
+            answer.method,
+            answer.path,
+            status=answer.status,
+        )
+
     def _map(self, answer: _Answer, build: Callable[[], _R]) -> _R:
         try:
             return build()
@@ -1151,6 +1291,12 @@ def _path_id(value: str, field: str) -> str:
 
 def _order_id_in(content: bytes) -> str | None:
     match = re.search(rb'"id"\s*:\s*"(ord_[A-Za-z0-9]{1,60})"', content)
+    return match.group(1).decode() if match else None
+
+
+def _created_id_in(content: bytes) -> str | None:
+    """The first Duffel id in a body we could not read whole (`ord_…`, `por_…`, `pay_…`)."""
+    match = re.search(rb'"id"\s*:\s*"([a-z]{3}_[A-Za-z0-9]{1,60})"', content)
     return match.group(1).decode() if match else None
 
 

@@ -65,6 +65,8 @@ class RefundResult:
     amount_subunits: int
     currency: str
     transaction_reference: str | None
+    # The note sent with the refund: where we put our own refund id, to recognise it later.
+    merchant_note: str | None = None
 
 
 class PaymentNotFound(UpstreamError):
@@ -111,12 +113,17 @@ class PaymentProvider(Protocol):
     ) -> RefundResult:
         """Refunds `amount_subunits` (everything left when None) of a successful transaction.
 
-        Never retried once sent: on `UpstreamUnavailable` the refund may exist, so look for it
-        (by `idempotency_note`, kept as the merchant note) before refunding again.
+        Never retried once sent: on `OutcomeUnknown` the refund may exist, so look for it
+        (`list_refunds`, by `idempotency_note`, kept as the merchant note) before refunding
+        again. A plain `UpstreamUnavailable` means it was not taken.
         """
         ...
 
     async def get_refund(self, refund_id: str) -> RefundResult: ...
+
+    async def list_refunds(self, reference: str) -> list[RefundResult]:
+        """Every refund of the transaction `reference`; an empty list positively means none."""
+        ...
 
 
 def paystack_signature(secret: str, body: bytes) -> str:

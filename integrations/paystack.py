@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, NoReturn, TypeVar, cast
+from urllib.parse import urlencode
 
 import httpx
 from pydantic import (
@@ -22,6 +23,8 @@ from pydantic import (
 )
 
 from integrations.errors import (
+    CredentialsRejected,
+    OutcomeUnknown,
     UpstreamError,
     UpstreamFailure,
     UpstreamRejected,
@@ -49,6 +52,7 @@ from integrations.retry import (
     Idempotency,
     RetryPolicy,
     hinted_wait,
+    never_sent,
     transport_failure,
 )
 
@@ -59,7 +63,6 @@ _MAX_MESSAGE_CHARS = 200
 log = logging.getLogger("sureflights.paystack")
 
 _T = TypeVar("_T")
-_D = TypeVar("_D", bound=BaseModel)
 
 
 # --- Paystack's wire shapes (only the fields used) --------------------------------------------
@@ -120,6 +123,7 @@ class _WireRefund(_Wire):
     # An object with the reference when a refund is created; only the transaction's id when one
     # is fetched.
     transaction: _WireRefundTransaction | int | str | None = None
+    merchant_note: str | None = None
 
 
 class _WireError(_Wire):
@@ -139,6 +143,7 @@ class _Operation(enum.Enum):
     VERIFY = "verify"
     REFUND = "refund"
     GET_REFUND = "get_refund"
+    LIST_REFUNDS = "list_refunds"
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +217,7 @@ def _refund_result(wire: _WireRefund) -> RefundResult:
         amount_subunits=wire.amount,
         currency=wire.currency,
         transaction_reference=reference or None,
+        merchant_note=wire.merchant_note or None,
     )
 
 
@@ -325,6 +331,14 @@ class PaystackClient:
         call = _Call(_Operation.GET_REFUND, "GET", path, Idempotency.IDEMPOTENT)
         return _refund_result(self._read(await self._send(call), _Envelope[_WireRefund], call))
 
+    async def list_refunds(self, reference: str) -> list[RefundResult]:
+        """`GET /refund?reference=…`: the refunds of one transaction (a page of 100 is far more
+        than one booking's payment ever has)."""
+        query = urlencode({"reference": require_reference(UPSTREAM, reference), "perPage": 100})
+        call = _Call(_Operation.LIST_REFUNDS, "GET", f"/refund?{query}", Idempotency.IDEMPOTENT)
+        wires = self._read(await self._send(call), _Envelope[list[_WireRefund]], call)
+        return [_refund_result(wire) for wire in wires]
+
     # --- Plumbing -----------------------------------------------------------------------------
 
     async def _send(self, call: _Call) -> bytes:
@@ -355,6 +369,11 @@ class PaystackClient:
             )
         except (httpx.TransportError, httpx.DecodingError) as exc:
             failure = transport_failure(UPSTREAM, exc, self._timeout)
+            if call.retry is Idempotency.UNSENT_ONLY and not (
+                isinstance(exc, httpx.TransportError) and never_sent(exc)
+            ):
+                # It may have reached Paystack: a refund may exist, a transaction may be open.
+                failure = OutcomeUnknown(UPSTREAM, failure.detail)
             return Failed(failure, call.retry.may_resend(exc), None)
         if response.is_success:
             return response.content
@@ -375,9 +394,11 @@ class PaystackClient:
         summary = f"HTTP {status}" + (f": {message}" if message else "")
         if status in (401, 403):
             # Paystack's words here are about the key; none of them are needed to act.
-            return UpstreamError(UPSTREAM, f"credentials rejected (HTTP {status})")
+            return CredentialsRejected(UPSTREAM, f"credentials rejected (HTTP {status})")
         if status == 429:
             return UpstreamUnavailable(UPSTREAM, "rate limited (HTTP 429)")
+        if status >= 500 and call.retry is Idempotency.UNSENT_ONLY:
+            return OutcomeUnknown(UPSTREAM, summary)
         if status >= 500:
             return UpstreamUnavailable(UPSTREAM, summary)
         if call.operation is _Operation.INITIALIZE and _is_duplicate_reference(error):
@@ -417,7 +438,7 @@ class PaystackClient:
         )
         raise failure
 
-    def _read(self, content: bytes, model: type[_Envelope[_D]], call: _Call) -> _D:
+    def _read(self, content: bytes, model: type[_Envelope[_T]], call: _Call) -> _T:
         """The validated `data` of a 2xx answer."""
         try:
             envelope = model.model_validate_json(content)

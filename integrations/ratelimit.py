@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
-from integrations.cache import ExpiringMap, require_bytes_client
+from integrations.cache import CircuitBreaker, ExpiringMap, require_bytes_client
 from integrations.shared_state import SharedState
 
 
@@ -149,8 +150,33 @@ class MemoryRateLimiter:
         return _decide(count, limit, ends_at - now)
 
 
+class ResilientRateLimiter:
+    """Limits counted in Redis, and in this process while Redis is down: a limit still holds
+    (per replica) through an outage, and admins can still sign in to see what is happening."""
+
+    def __init__(
+        self, primary: RateLimiter, fallback: RateLimiter, breaker: CircuitBreaker
+    ) -> None:
+        self._primary = primary
+        self._fallback = fallback
+        self._breaker = breaker
+
+    async def hit(self, key: str, *, limit: int, window_seconds: float) -> RateDecision:
+        if self._breaker.closed:
+            try:
+                return await self._primary.hit(key, limit=limit, window_seconds=window_seconds)
+            except RedisError as error:
+                self._breaker.tripped(error)
+        return await self._fallback.hit(key, limit=limit, window_seconds=window_seconds)
+
+
 def rate_limiter_for(shared: SharedState) -> RateLimiter:
-    """The limiter that matches the shared state: Redis when there is one, else in-process."""
+    """The limiter that matches the shared state: Redis when there is one (with an in-process
+    fallback through outages), else in-process."""
     if shared.redis is not None:
-        return RedisRateLimiter(shared.redis)
+        return ResilientRateLimiter(
+            RedisRateLimiter(shared.redis),
+            MemoryRateLimiter(),
+            CircuitBreaker("Redis rate limits"),
+        )
     return MemoryRateLimiter()

@@ -7,14 +7,19 @@ family name is `Refused` makes the airline refuse the order, so the refund path 
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal, ParamSpec, TypeVar
+
+from redis.exceptions import RedisError
 
 from integrations.cache import Cache
 from integrations.duffel import (
+    BOOKING_METADATA_KEY,
     CORRELATION_METADATA_KEY,
     Order,
     OrderCancellation,
@@ -23,7 +28,7 @@ from integrations.duffel import (
     OrderPaymentStatus,
     Payment,
 )
-from integrations.errors import UpstreamError, UpstreamRejected
+from integrations.errors import OutcomeUnknown, UpstreamError, UpstreamRejected, UpstreamUnavailable
 from integrations.flights import Offer
 from integrations.sandbox_flights import SandboxFlights
 
@@ -53,6 +58,30 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}_sandbox_{secrets.token_hex(10)}"
 
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _store_failures(
+    unknown: bool,
+) -> Callable[[Callable[_P, Coroutine[Any, Any, _T]]], Callable[_P, Coroutine[Any, Any, _T]]]:
+    """The sandbox airline keeps its orders in the shared cache: when that is down, the airline
+    is unavailable, and a call that writes may or may not have taken effect."""
+
+    def wrap(call: Callable[_P, Coroutine[Any, Any, _T]]) -> Callable[_P, Coroutine[Any, Any, _T]]:
+        @functools.wraps(call)
+        async def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+            try:
+                return await call(*args, **kwargs)
+            except RedisError as error:
+                kind = OutcomeUnknown if unknown else UpstreamUnavailable
+                raise kind(UPSTREAM, f"order store unavailable ({type(error).__name__})") from error
+
+        return guarded
+
+    return wrap
+
+
 class SandboxAirline:
     mode: Literal["SANDBOX"] = "SANDBOX"
 
@@ -68,6 +97,7 @@ class SandboxAirline:
         self._clock = clock
         self._lock = asyncio.Lock()
 
+    @_store_failures(unknown=True)
     async def create_order(
         self,
         *,
@@ -77,6 +107,7 @@ class SandboxAirline:
         currency: str,
         order_type: Literal["instant", "hold"],
         correlation_id: str,
+        booking_reference: str | None = None,
     ) -> Order:
         offer = await self._flights.get_offer(offer_id)
         wanted = sorted(p.id for p in offer.passengers)
@@ -123,24 +154,38 @@ class SandboxAirline:
             metadata={
                 CORRELATION_METADATA_KEY: correlation_id,
                 REFUND_METADATA_KEY: str(_refundable(offer)),
+                **({BOOKING_METADATA_KEY: booking_reference} if booking_reference else {}),
             },
         )
         await self._save(order)
-        await self._store.set(
-            f"sandbox-airline:correlation:{correlation_id}", order.id.encode(), ORDER_TTL_SECONDS
-        )
+        if booking_reference:
+            async with self._lock:
+                key = f"sandbox-airline:booking:{booking_reference}"
+                known = json.loads(await self._store.get(key) or b"[]")
+                await self._store.set(
+                    key, json.dumps([*known, order.id]).encode(), ORDER_TTL_SECONDS
+                )
         return order
 
+    @_store_failures(unknown=False)
     async def get_order(self, order_id: str) -> Order:
         raw = await self._store.get(f"sandbox-airline:order:{order_id}")
         if raw is None:
             raise UpstreamRejected(UPSTREAM, f"no order {order_id}", field="order_id")
         return Order.model_validate_json(raw)
 
-    async def find_order(self, correlation_id: str, *, family_name: str) -> Order | None:
-        order_id = await self._store.get(f"sandbox-airline:correlation:{correlation_id}")
-        return await self.get_order(order_id.decode()) if order_id else None
+    @_store_failures(unknown=False)
+    async def find_orders(
+        self,
+        booking_reference: str,
+        *,
+        family_name: str,
+        correlation_ids: Sequence[str] = (),
+    ) -> list[Order]:
+        raw = await self._store.get(f"sandbox-airline:booking:{booking_reference}")
+        return [await self.get_order(order_id) for order_id in json.loads(raw or b"[]")]
 
+    @_store_failures(unknown=True)
     async def pay_order(self, order_id: str, amount: Decimal, currency: str) -> Payment:
         async with self._lock:
             order = await self.get_order(order_id)
@@ -164,6 +209,7 @@ class SandboxAirline:
             created_at=now,
         )
 
+    @_store_failures(unknown=True)
     async def create_order_cancellation(self, order_id: str) -> OrderCancellation:
         order = await self.get_order(order_id)
         if order.cancelled_at is not None:
@@ -185,6 +231,7 @@ class SandboxAirline:
         )
         return cancellation
 
+    @_store_failures(unknown=True)
     async def confirm_order_cancellation(self, cancellation_id: str) -> OrderCancellation:
         async with self._lock:
             raw = await self._store.get(f"sandbox-airline:cancellation:{cancellation_id}")

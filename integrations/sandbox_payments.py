@@ -56,6 +56,7 @@ class _Transaction(_Record):
     channel: str | None = None
     gateway_response: str | None = None
     refunded_subunits: int = 0
+    refund_ids: list[str] = Field(default_factory=list)
     callback_url: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -88,6 +89,7 @@ class _Refund(_Record):
             amount_subunits=self.amount_subunits,
             currency=self.currency,
             transaction_reference=self.transaction_reference,
+            merchant_note=self.merchant_note,
         )
 
 
@@ -194,13 +196,26 @@ class SandboxPayments:
                 created_at=self._now(),
             )
             refunded = transaction.refunded_subunits + amount
-            changes: dict[str, Any] = {"refunded_subunits": refunded}
+            changes: dict[str, Any] = {
+                "refunded_subunits": refunded,
+                "refund_ids": [*transaction.refund_ids, refund.id],
+            }
             if refunded == transaction.amount_subunits:
                 changes["status"] = "reversed"
             # The refund first: a transaction marked refunded without its refund is worse.
             await self._store.set(self._refund_key(refund.id), _dump(refund), RECORD_TTL_SECONDS)
             await self._save_transaction(transaction.model_copy(update=changes))
         return refund.result()
+
+    async def list_refunds(self, reference: str) -> list[RefundResult]:
+        """Every refund of the transaction, oldest first."""
+        transaction = await self._require_transaction(reference)
+        found = []
+        for refund_id in transaction.refund_ids:
+            raw = await self._store.get(self._refund_key(refund_id))
+            if raw is not None:
+                found.append(_load(_Refund, raw).result())
+        return found
 
     async def get_refund(self, refund_id: str) -> RefundResult:
         """A refund recorded by `refund`; `PaymentNotFound` for an unknown id."""

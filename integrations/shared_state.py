@@ -1,4 +1,8 @@
-"""State the replicas share (cache, idempotency keys, sessions, event bus): Redis or in-process."""
+"""State the replicas share (cache, sessions, event bus): Redis or in-process.
+
+What must not be lost (idempotency records, who to notify, what was paid) is not here: it lives
+in the database.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 
 from integrations.bus import EventBus, MemoryEventBus, RedisEventBus
-from integrations.cache import Cache, MemoryCache, RedisCache
-from integrations.idempotency import IdempotencyStore, MemoryIdempotencyStore, RedisIdempotencyStore
+from integrations.cache import Cache, CircuitBreaker, MemoryCache, RedisCache, ResilientCache
 from integrations.sessions import MemorySessionStore, RedisSessionStore, SessionStore
 
 logger = logging.getLogger(__name__)
@@ -33,11 +36,17 @@ class SharedState:
     """
 
     cache: Cache
-    idempotency: IdempotencyStore
     sessions: SessionStore
     bus: EventBus
     mode: Literal["redis", "memory"]
     redis: Redis | None = None
+    # The cache without a fallback: for state kept in Redis whose loss must show (the sandbox
+    # providers' records). `cache` falls back to this process while Redis is down.
+    store: Cache | None = None
+
+    @property
+    def shared_store(self) -> Cache:
+        return self.store or self.cache
 
     async def ping(self) -> None:
         """Raise a `redis.exceptions.RedisError` if Redis does not answer; no-op in memory mode."""
@@ -60,7 +69,6 @@ async def open_shared_state(redis_url: str) -> SharedState:
     if not url:
         return SharedState(
             cache=MemoryCache(),
-            idempotency=MemoryIdempotencyStore(),
             sessions=MemorySessionStore(),
             bus=MemoryEventBus(),
             mode="memory",
@@ -78,9 +86,10 @@ async def open_shared_state(redis_url: str) -> SharedState:
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=2),
         client_name="sureflights",
     )
+    remote = RedisCache(redis)
     state = SharedState(
-        cache=RedisCache(redis),
-        idempotency=RedisIdempotencyStore(redis),
+        cache=ResilientCache(remote, MemoryCache(), CircuitBreaker("Redis cache")),
+        store=remote,
         sessions=RedisSessionStore(redis),
         bus=RedisEventBus(
             redis,

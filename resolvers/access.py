@@ -24,6 +24,8 @@ class Caller:
     partner_id: str | None = None
     # What rate limits and idempotency keys are scoped by (client address, key id, ...).
     identity: str = "anonymous"
+    # The traveller's WhatsApp id, when the assistant books on their behalf.
+    whatsapp_id: str | None = None
 
 
 ANONYMOUS = Caller()

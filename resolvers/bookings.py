@@ -1,28 +1,23 @@
-"""Bookings: create with a locked price, read with access checks, expire, cancel, and fulfil.
+"""Bookings: create with a locked price, read with access checks, list, expire and cancel.
 
-`fulfil` is the airline half of the booking saga: after a payment settles, it creates (or pays)
-the airline order exactly once. Duffel has no idempotency key for orders, so the order intent is
-stored before every call and an unknown outcome is resolved by looking the order up, never by
-calling again blindly.
+Money and airline orders move through the saga (`resolvers.settlement`, `resolvers.orders`,
+`resolvers.refunds`, `resolvers.reconciliation`); this module is what travellers, partners and
+operators ask of a booking.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from integrations.airline import AirlineOrders, Order, OrderPassengerInput
-from integrations.bus import EventBus
-from integrations.errors import UpstreamFailure, UpstreamUnavailable
-from integrations.flights import Offer, OfferUnavailable
-from integrations.idempotency import IdempotencyStore
-from integrations.payments import PaymentProvider
-from integrations.store import BookingRecord, PaymentRecord, Store
+from integrations.ratelimit import RateLimiter, RatePolicy
+from integrations.store import BookingRecord
+from resolvers import orders, reconciliation
 from resolvers.access import Caller, CallerKind
 from resolvers.auth import issue_traveller_token
 from resolvers.errors import (
@@ -34,11 +29,13 @@ from resolvers.errors import (
     PriceChanged,
     Unauthenticated,
 )
-from resolvers.flights import FlightService
-from resolvers.lifecycle import BookingStatus, PaymentStatus, booking_sources, payment_sources
-from resolvers.money import from_subunits, normalize_currency, quantize, to_subunits
-from resolvers.passengers import PassengerDetails, validate_passengers
-from resolvers.rates import RatesService
+from resolvers.ledger import Ledger
+from resolvers.lifecycle import BookingStatus
+from resolvers.money import normalize_currency
+from resolvers.passengers import validate_passengers
+from resolvers.plan import next_check, record
+from resolvers.ratelimits import Record, enforce
+from resolvers.saga import Change, SagaDeps, tell
 
 log = logging.getLogger("sureflights.bookings")
 
@@ -46,29 +43,9 @@ MAX_PAGE = 100
 _REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def new_booking_reference() -> str:
     """`SF` and six characters that cannot be misread (no 0/O, 1/I): SF7K2QXM."""
     return "SF" + "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(6))
-
-
-@dataclass(slots=True)
-class SagaDeps:
-    """The collaborators of the booking saga, wired once by the composition root."""
-
-    store: Store
-    flights: FlightService
-    airline: AirlineOrders
-    payments: PaymentProvider
-    rates: RatesService
-    bus: EventBus
-    idempotency: IdempotencyStore
-    secret_key: str
-    payment_currency: str
-    clock: Callable[[], datetime] = utc_now
 
 
 def can_read(caller: Caller, booking: BookingRecord) -> bool:
@@ -94,54 +71,49 @@ def require_access(caller: Caller, booking: BookingRecord | None, reference: str
     return booking
 
 
-def payment_event(payment: PaymentRecord, booking: BookingRecord | None) -> dict[str, Any]:
-    """What subscribers receive on `payments:{reference}`: the whole payment, as JSON."""
-    return {
-        "reference": payment.reference,
-        "booking_reference": payment.booking_reference,
-        "status": payment.status,
-        "mode": payment.mode,
-        "amount_subunits": payment.amount_subunits,
-        "currency": payment.currency,
-        "authorization_url": payment.authorization_url,
-        "paid_at": payment.paid_at.isoformat() if payment.paid_at else None,
-        "updated_at": payment.updated_at.isoformat(),
-        "version": payment.version,
-        "booking_status": booking.status if booking else None,
-    }
+@dataclass(frozen=True, slots=True)
+class BookingLimits:
+    """How many bookings (and payment starts) a caller may make: per client address for
+    anonymous callers and travellers, per key for partners, per number for WhatsApp; admins
+    are not limited."""
+
+    limiter: RateLimiter
+    anonymous: RatePolicy
+    partner: RatePolicy
+
+    def policy_for(self, caller: Caller) -> RatePolicy | None:
+        if caller.kind is CallerKind.ADMIN:
+            return None
+        return self.partner if caller.kind is CallerKind.PARTNER else self.anonymous
 
 
-def passengers_of(booking: BookingRecord) -> list[tuple[str, PassengerDetails]]:
-    return [
-        (p["offer_passenger_id"], PassengerDetails.from_data(p)) for p in booking.data["passengers"]
-    ]
+def limit_key(caller: Caller, client: str, action: str) -> str:
+    if caller.kind is CallerKind.PARTNER and caller.partner_id:
+        return f"{action}:partner:{caller.partner_id}"
+    if caller.kind is CallerKind.INTERNAL:
+        return f"{action}:{caller.identity}"
+    return f"{action}:ip:{client}"
 
 
-def _order_passengers(booking: BookingRecord) -> list[OrderPassengerInput]:
-    pairs = passengers_of(booking)
-    adults = [pid for pid, p in pairs if p.type == "adult"]
-    infants = [pid for pid, p in pairs if p.type == "infant_without_seat"]
-    # Each infant travels on one adult's lap, in order.
-    lap = dict(zip(adults, infants, strict=False))
-    return [
-        OrderPassengerInput(
-            id=pid,
-            title=p.title,
-            given_name=p.given_name,
-            family_name=p.family_name,
-            gender=p.gender,
-            born_on=p.born_on,
-            email=p.email,
-            phone_number=p.phone_number,
-            infant_passenger_id=lap.get(pid),
-        )
-        for pid, p in pairs
-    ]
+async def check_limit(
+    limits: BookingLimits | None, caller: Caller, client: str, action: str, record: Record | None
+) -> None:
+    policy = limits.policy_for(caller) if limits else None
+    if limits is None or policy is None:
+        return
+    await enforce(
+        limits.limiter,
+        limit_key(caller, client, action),
+        policy,
+        refusal=f"too many {action} requests from this caller",
+        record=record,
+    )
 
 
 class Bookings:
-    def __init__(self, deps: SagaDeps) -> None:
+    def __init__(self, deps: SagaDeps, limits: BookingLimits | None = None) -> None:
         self.deps = deps
+        self.limits = limits
 
     # --- Reading -------------------------------------------------------------------------
 
@@ -185,9 +157,12 @@ class Bookings:
         currency: str | None,
         expected_total: Decimal | None,
         channel: str,
+        client: str = "unknown",
+        record_limit: Record | None = None,
     ) -> tuple[BookingRecord, str]:
         """A `PENDING_PAYMENT` booking at a price locked now, and its traveller's access token."""
         deps = self.deps
+        await check_limit(self.limits, caller, client, "createBooking", record_limit)
         now = deps.clock()
         charge_currency = normalize_currency(currency or deps.payment_currency, field="currency")
         offer = await deps.flights.get_offer(offer_id)
@@ -209,7 +184,15 @@ class Bookings:
         )
         rate = await deps.rates.exchange_rate(offer.total_currency, charge_currency)
         hold = not offer.requires_instant_payment
-        record = BookingRecord(
+        ledger = Ledger()
+        ledger.note(now, _source(caller), "booking.created", f"channel {channel}")
+        if hold:
+            # Stored as intended before the airline is asked, like every order attempt.
+            orders.new_attempt(ledger, orders.HOLD, now, _source(caller))
+        contact: dict[str, Any] = {}
+        if caller.whatsapp_id:
+            contact["whatsapp"] = caller.whatsapp_id
+        draft = BookingRecord(
             reference=new_booking_reference(),
             status=BookingStatus.PENDING_PAYMENT,
             channel=channel,
@@ -236,16 +219,15 @@ class Bookings:
                     "markup_percent": str(deps.rates.markup_percent),
                 },
                 "requires_instant_payment": offer.requires_instant_payment,
-                "order_intent": (
-                    {"type": "hold", "correlation_id": _correlation_id(), "state": "requested"}
-                    if hold
-                    else None
-                ),
+                # Everything needed to reach the traveller lives with the booking.
+                "contact": contact,
             },
+            ledger=ledger.dump(),
         )
-        booking = await deps.store.bookings.create(record)
+        draft = _with_check(draft, ledger, deps)
+        booking = await deps.store.bookings.create(draft)
         if hold:
-            booking = await self._place_hold(booking, offer)
+            booking = await orders.place_hold(deps, booking.reference, source=_source(caller))
         token = issue_traveller_token(deps.secret_key, booking.reference, now=now)
         log.info(
             "booking created",
@@ -253,413 +235,62 @@ class Bookings:
         )
         return booking, token
 
-    async def _place_hold(self, booking: BookingRecord, offer: Offer) -> BookingRecord:
-        """Hold seat and price with the airline now; on failure, order after payment instead."""
-        intent = booking.data["order_intent"]
-        try:
-            order: Order | None = await self.deps.airline.create_order(
-                offer_id=offer.id,
-                passengers=_order_passengers(booking),
-                amount=offer.total_amount,
-                currency=offer.total_currency,
-                order_type="hold",
-                correlation_id=intent["correlation_id"],
-            )
-        except UpstreamUnavailable:
-            order = await self.look_up(booking, intent["correlation_id"])
-        except UpstreamFailure as error:
-            log.warning("hold refused; the order follows payment", extra={"detail": error.detail})
-            order = None
-        if order is None:
-            changes: dict[str, Any] = {"data": {"order_intent": None}}
-        else:
-            pay_by = _earliest(
-                order.payment_status.payment_required_by,
-                order.payment_status.price_guarantee_expires_at,
-            )
-            changes = {
-                "airline_order_id": order.id,
-                "airline_reference": order.booking_reference,
-                "pay_by": pay_by,
-                "expires_at": _earliest(pay_by, booking.expires_at),
-                "data": {"order_intent": {**intent, "state": "created"}},
-            }
-        updated = await self.deps.store.bookings.update(
-            booking.reference, expected_version=booking.version, changes=changes
-        )
-        return updated or booking
-
-    async def look_up(self, booking: BookingRecord, correlation_id: str) -> Order | None:
-        lead = booking.data["passengers"][0]["family_name"]
-        try:
-            return await self.deps.airline.find_order(correlation_id, family_name=lead)
-        except UpstreamFailure as error:
-            log.warning("order look-up failed", extra={"detail": error.detail})
-            return None
-
     # --- Expiry ----------------------------------------------------------------------------
 
     async def expire_if_due(self, booking: BookingRecord) -> BookingRecord:
         """Unpaid bookings whose offer (or hold) has run out become `EXPIRED` when read."""
-        now = self.deps.clock()
         if booking.status != BookingStatus.PENDING_PAYMENT or booking.expires_at is None:
             return booking
-        if booking.expires_at > now:
+        if booking.expires_at > self.deps.clock():
             return booking
-        payment = await self.deps.store.payments.get_latest_for_booking(booking.reference)
-        if payment is not None and payment.status == PaymentStatus.SUCCESS:
-            return booking  # paid in time: settlement moves it on
-        expired = await self.deps.store.bookings.transition(
-            booking.reference,
-            from_statuses=booking_sources(BookingStatus.EXPIRED),
-            to_status=BookingStatus.EXPIRED,
-            now=now,
-        )
-        if expired is None:
-            return await self.deps.store.bookings.get(booking.reference) or booking
-        if payment is not None and payment.status == PaymentStatus.PENDING:
-            await self.abandon(payment, expired)
-        return expired
-
-    async def sweep_expired(self, *, limit: int = 200) -> int:
-        due = await self.deps.store.bookings.list_by_status_before(
-            BookingStatus.PENDING_PAYMENT, self.deps.clock(), limit
-        )
-        count = 0
-        for booking in due:
-            if (await self.expire_if_due(booking)).status == BookingStatus.EXPIRED:
-                count += 1
-        return count
-
-    async def abandon(self, payment: PaymentRecord, booking: BookingRecord) -> None:
-        moved = await self.deps.store.payments.transition(
-            payment.reference,
-            from_statuses=payment_sources(PaymentStatus.ABANDONED),
-            to_status=PaymentStatus.ABANDONED,
-            now=self.deps.clock(),
-        )
-        if moved is not None:
-            await self.publish(moved, booking)
-
-    async def publish(self, payment: PaymentRecord, booking: BookingRecord | None) -> None:
-        event = payment_event(payment, booking)
-        try:
-            await self.deps.bus.publish(f"payments:{payment.reference}", event)
-        except Exception:  # the change is stored; a lost event must not undo it
-            log.exception("could not publish a payment event", extra={"payment": payment.reference})
-
-    # --- Fulfilment (the airline half of the saga) ------------------------------------------
-
-    async def fulfil(self, booking: BookingRecord, payment: PaymentRecord) -> BookingRecord:
-        """Drive a `CONFIRMING` booking to `CONFIRMED`, or to `FAILED` and refunded.
-
-        Safe to call again (by the reconciler) at any point: every step checks what is stored.
-        """
-        if booking.status != BookingStatus.CONFIRMING:
-            return booking
-        intent = booking.data.get("order_intent") or {}
-        if intent.get("type") == "hold" and booking.airline_order_id:
-            return await self._pay_hold(booking, payment)
-        return await self._order_now(booking, payment, intent)
-
-    async def _pay_hold(self, booking: BookingRecord, payment: PaymentRecord) -> BookingRecord:
-        airline_total = booking.data["airline_total"]
-        order_id = booking.airline_order_id
-        assert order_id is not None
-        try:
-            await self.deps.airline.pay_order(
-                order_id, Decimal(airline_total["amount"]), airline_total["currency"]
-            )
-            order = await self.deps.airline.get_order(order_id)
-        except UpstreamUnavailable:
-            # Did the payment reach the airline? Ask before doing anything else.
-            try:
-                order = await self.deps.airline.get_order(order_id)
-            except UpstreamFailure:
-                return booking  # still unknown: the reconciler asks again
-            if order.payment_status.awaiting_payment:
-                return booking
-        except UpstreamFailure as error:
-            return await self.fail_and_refund(
-                booking, payment, f"hold payment refused: {error.detail}"
-            )
-        return await self._confirm(booking, order)
-
-    async def _order_now(
-        self, booking: BookingRecord, payment: PaymentRecord, intent: dict[str, Any]
-    ) -> BookingRecord:
-        repo = self.deps.store.bookings
-        if intent.get("type") == "instant" and intent.get("state") in ("requested", "unknown"):
-            # An earlier attempt may have reached the airline: look before ordering again.
-            found = await self.look_up(booking, intent["correlation_id"])
-            if found is not None:
-                return await self._confirm(booking, found)
-        intent = {
-            "type": "instant",
-            "correlation_id": _correlation_id(),
-            "state": "requested",
-            "attempts": int(intent.get("attempts", 0)) + 1,
-        }
-        # The intent is stored before the call, so a crash mid-call leaves a trail to look up.
-        stored = await repo.update(
-            booking.reference,
-            expected_version=booking.version,
-            changes={"data": {"order_intent": intent}},
-        )
-        if stored is None:
-            return await repo.get(booking.reference) or booking  # someone else moved it on
-        booking = stored
-        airline_total = booking.data["airline_total"]
-        try:
-            order = await self.deps.airline.create_order(
-                offer_id=booking.offer_id,
-                passengers=_order_passengers(booking),
-                amount=Decimal(airline_total["amount"]),
-                currency=airline_total["currency"],
-                order_type="instant",
-                correlation_id=intent["correlation_id"],
-            )
-        except OfferUnavailable as error:
-            return await self.fail_and_refund(booking, payment, f"offer gone: {error.detail}")
-        except UpstreamUnavailable:
-            found = await self.look_up(booking, intent["correlation_id"])
-            if found is not None:
-                return await self._confirm(booking, found)
-            unknown = await repo.update(
-                booking.reference,
-                expected_version=booking.version,
-                changes={"data": {"order_intent": {**intent, "state": "unknown"}}},
-            )
-            return unknown or booking
-        except UpstreamFailure as error:
-            return await self.fail_and_refund(booking, payment, f"airline refused: {error.detail}")
-        return await self._confirm(booking, order)
-
-    async def _confirm(self, booking: BookingRecord, order: Order) -> BookingRecord:
-        if not order.booking_reference:
-            # Never confirmed without the airline's reference; the reconciler reads it later.
-            log.warning("order without a booking reference yet", extra={"order": order.id})
-            return booking
-        intent = booking.data.get("order_intent") or {}
-        confirmed = await self.deps.store.bookings.transition(
-            booking.reference,
-            from_statuses=booking_sources(BookingStatus.CONFIRMED),
-            to_status=BookingStatus.CONFIRMED,
-            changes={
-                "airline_order_id": order.id,
-                "airline_reference": order.booking_reference,
-                "data": {"order_intent": {**intent, "state": "created"}},
-            },
-            now=self.deps.clock(),
-        )
-        if confirmed is None:
-            return await self.deps.store.bookings.get(booking.reference) or booking
-        log.info(
-            "booking confirmed",
-            extra={"booking": booking.reference, "airline_reference": order.booking_reference},
-        )
-        payment = await self.deps.store.payments.get_latest_for_booking(booking.reference)
-        if payment is not None:
-            await self.publish(payment, confirmed)
-        return confirmed
-
-    async def fail_and_refund(
-        self, booking: BookingRecord, payment: PaymentRecord, reason: str
-    ) -> BookingRecord:
-        """The airline refused after payment: `FAILED`, then the whole payment goes back."""
-        log.warning("airline refused after payment", extra={"booking": booking.reference})
-        failed = await self.deps.store.bookings.transition(
-            booking.reference,
-            from_statuses=booking_sources(BookingStatus.FAILED),
-            to_status=BookingStatus.FAILED,
-            changes={"data": {"failure": reason[:300]}},
-            now=self.deps.clock(),
-        )
-        if failed is None:
-            return await self.deps.store.bookings.get(booking.reference) or booking
-        await self.publish(payment, failed)
-        return await self.refund_failed(failed, payment)
-
-    async def refund_failed(self, booking: BookingRecord, payment: PaymentRecord) -> BookingRecord:
-        """Refund a `FAILED` booking's payment once; `REFUNDED` when the refund is issued."""
-        refunded_payment = await self.refund(payment, amount_subunits=None, booking=booking)
-        if refunded_payment is None:
-            return booking  # the refund call failed; the reconciler tries again
-        done = await self.deps.store.bookings.transition(
-            booking.reference,
-            from_statuses=booking_sources(BookingStatus.REFUNDED),
-            to_status=BookingStatus.REFUNDED,
-            now=self.deps.clock(),
-        )
-        final = done or await self.deps.store.bookings.get(booking.reference) or booking
-        await self.publish(refunded_payment, final)
-        return final
-
-    async def refund(
-        self,
-        payment: PaymentRecord,
-        *,
-        amount_subunits: int | None,
-        booking: BookingRecord | None,
-    ) -> PaymentRecord | None:
-        """Refund through the payment provider and mark the payment `REFUNDED`, exactly once.
-
-        The compare-and-set on the payment happens before the provider is called, so two
-        callers never both refund; a provider failure leaves a `pending_refund` note that the
-        reconciler retries.
-        """
-        now = self.deps.clock()
-        amount = payment.amount_subunits if amount_subunits is None else amount_subunits
-        amount = min(amount, payment.amount_subunits)
-        claimed = await self.deps.store.payments.transition(
-            payment.reference,
-            from_statuses=payment_sources(PaymentStatus.REFUNDED),
-            to_status=PaymentStatus.REFUNDED,
-            changes={"data": {"refund": {"amount_subunits": amount, "state": "requested"}}},
-            now=now,
-        )
-        if claimed is None:
-            current = await self.deps.store.payments.get(payment.reference)
-            refund = (current.data.get("refund") or {}) if current else {}
-            # Already refunded (or being refunded) by another caller.
-            return current if refund.get("state") != "requested" else None
-        return await self.issue_refund(claimed)
-
-    async def issue_refund(self, payment: PaymentRecord) -> PaymentRecord | None:
-        """Ask the provider for the refund recorded on a `REFUNDED` payment."""
-        refund = payment.data.get("refund") or {}
-        try:
-            result = await self.deps.payments.refund(
-                reference=payment.reference,
-                amount_subunits=refund["amount_subunits"],
-                idempotency_note=f"SureFlights refund of {payment.booking_reference}",
-            )
-        except UpstreamFailure as error:
-            log.error(
-                "refund not issued yet",
-                extra={"payment": payment.reference, "detail": error.detail},
-            )
-            return None
-        updated = await self.deps.store.payments.transition(
-            payment.reference,
-            from_statuses={PaymentStatus.REFUNDED},
-            to_status=PaymentStatus.REFUNDED,
-            changes={
-                "data": {
-                    "refund": {
-                        **refund,
-                        "state": "issued",
-                        "id": result.id,
-                        "status": result.status,
-                    }
-                }
-            },
-            now=self.deps.clock(),
-        )
-        return updated or payment
+        return await reconciliation.drive(self.deps, booking.reference, source="expiry")
 
     # --- Cancelling ------------------------------------------------------------------------
 
     async def cancel(self, caller: Caller, reference: str) -> BookingRecord:
         booking = await self.get(caller, reference)
+        source = _source(caller)
         if booking.status == BookingStatus.PENDING_PAYMENT:
-            return await self._cancel_unpaid(booking)
+            return await self._cancel_unpaid(booking.reference, source)
         if booking.status == BookingStatus.CONFIRMED:
-            return await self._cancel_confirmed(booking)
+            await orders.cancel_issued(self.deps, booking.reference, source=source)
+            return await reconciliation.drive(self.deps, booking.reference, source=source)
         if booking.status == BookingStatus.CANCELLED:
             return booking
         raise Conflict(f"A {booking.status} booking cannot be cancelled.", status=booking.status)
 
-    async def _cancel_unpaid(self, booking: BookingRecord) -> BookingRecord:
-        cancelled = await self.deps.store.bookings.transition(
-            booking.reference,
-            from_statuses=booking_sources(BookingStatus.CANCELLED)
-            & {BookingStatus.PENDING_PAYMENT},
-            to_status=BookingStatus.CANCELLED,
-            now=self.deps.clock(),
-        )
-        if cancelled is None:
-            raise Conflict("The booking changed while cancelling; read it again.")
-        if cancelled.airline_order_id:
-            # Release the held seat; nothing was paid, so nothing comes back.
-            try:
-                quote = await self.deps.airline.create_order_cancellation(
-                    cancelled.airline_order_id
-                )
-                await self.deps.airline.confirm_order_cancellation(quote.id)
-            except UpstreamFailure as error:
-                log.warning("held order not released", extra={"detail": error.detail})
-        payment = await self.deps.store.payments.get_latest_for_booking(booking.reference)
-        if payment is not None and payment.status == PaymentStatus.PENDING:
-            await self.abandon(payment, cancelled)
-        return cancelled
+    async def _cancel_unpaid(self, reference: str, source: str) -> BookingRecord:
+        from resolvers.settlement import watch_open_payment
 
-    async def _cancel_confirmed(self, booking: BookingRecord) -> BookingRecord:
         deps = self.deps
-        lock = f"cancel:{booking.reference}"
-        if not await deps.idempotency.claim(lock, b"1", 120):
-            raise Conflict("This booking is already being cancelled.")
-        try:
-            assert booking.airline_order_id is not None
-            quote = await deps.airline.create_order_cancellation(booking.airline_order_id)
-            confirmed = await deps.airline.confirm_order_cancellation(quote.id)
-            payment = await deps.store.payments.get_latest_for_booking(booking.reference)
-            refund_subunits = self.refund_due(booking, payment, confirmed.refund)
-            cancelled = await deps.store.bookings.transition(
-                booking.reference,
-                from_statuses=booking_sources(BookingStatus.CANCELLED) & {BookingStatus.CONFIRMED},
-                to_status=BookingStatus.CANCELLED,
-                changes={
-                    "data": {
-                        "cancellation": {
-                            "id": confirmed.id,
-                            "airline_refund": (
-                                {
-                                    "amount": str(confirmed.refund.amount),
-                                    "currency": confirmed.refund.currency,
-                                }
-                                if confirmed.refund
-                                else None
-                            ),
-                            "refund_subunits": refund_subunits,
-                        }
-                    }
-                },
-                now=deps.clock(),
-            )
-            if cancelled is None:
-                return await deps.store.bookings.get(booking.reference) or booking
-            if payment is not None and refund_subunits > 0:
-                refunded = await self.refund(
-                    payment, amount_subunits=refund_subunits, booking=cancelled
+        await deps.reached("cancel.before_write", reference)
+
+        def decide(booking: BookingRecord, ledger: Ledger, now: datetime) -> Change | None:
+            if booking.status != BookingStatus.PENDING_PAYMENT:
+                raise Conflict(
+                    f"The booking is {booking.status} now and cannot be cancelled this way.",
+                    status=booking.status,
                 )
-                if refunded is not None:
-                    await self.publish(refunded, cancelled)
-            return cancelled
-        finally:
-            await deps.idempotency.release(lock)
+            watch_open_payment(ledger, now, deps, source)
+            ledger.note(now, source, "booking.cancelled", "before payment")
+            return Change(status=BookingStatus.CANCELLED)
 
-    def refund_due(
-        self, booking: BookingRecord, payment: PaymentRecord | None, airline_refund: Any
-    ) -> int:
-        """The airline's refund at the rate the traveller paid, never more than was paid."""
-        if payment is None or payment.status != PaymentStatus.SUCCESS or airline_refund is None:
-            return 0
-        airline_total = booking.data["airline_total"]
-        if airline_refund.currency != airline_total["currency"]:
-            log.error("airline refunds in another currency", extra={"booking": booking.reference})
-            return 0
-        paid = from_subunits(payment.amount_subunits, payment.currency)
-        # The traveller's own rate: what they paid per unit of the airline's price.
-        rate = paid / Decimal(airline_total["amount"])
-        due = quantize(airline_refund.amount * rate, payment.currency)
-        return min(to_subunits(due, payment.currency), payment.amount_subunits)
+        written = await record(deps, reference, decide)
+        await tell(deps, written)
+        # A held seat is released, and money that arrived meanwhile goes back.
+        return await reconciliation.drive(deps, reference, source=source)
 
 
-def _correlation_id() -> str:
-    return "sf_" + secrets.token_hex(12)
+def _with_check(booking: BookingRecord, ledger: Ledger, deps: SagaDeps) -> BookingRecord:
+    from dataclasses import replace
+
+    return replace(booking, check_at=next_check(booking, ledger, deps.timings))
 
 
-def _earliest(*moments: datetime | None) -> datetime | None:
-    present = [m for m in moments if m is not None]
-    return min(present) if present else None
+def _source(caller: Caller) -> str:
+    return {
+        CallerKind.ADMIN: "operator",
+        CallerKind.PARTNER: "partner",
+        CallerKind.INTERNAL: "whatsapp",
+        CallerKind.TRAVELLER: "traveller",
+    }.get(caller.kind, "api")

@@ -54,10 +54,30 @@ MIN_SEARCH_TTL = timedelta(seconds=5)
 # Metropolitan-area codes Duffel accepts besides airport codes.
 CITY_CODES = frozenset(
     {
-        "BER", "BJS", "BUE", "CHI", "DTT", "JKT", "LON", "MIL", "MOW", "NYC", "OSA", "PAR",
-        "RIO", "ROM", "SAO", "SEL", "SPK", "STO", "TYO", "WAS", "YMQ", "YTO",
+        "BER",
+        "BJS",
+        "BUE",
+        "CHI",
+        "DTT",
+        "JKT",
+        "LON",
+        "MIL",
+        "MOW",
+        "NYC",
+        "OSA",
+        "PAR",
+        "RIO",
+        "ROM",
+        "SAO",
+        "SEL",
+        "SPK",
+        "STO",
+        "TYO",
+        "WAS",
+        "YMQ",
+        "YTO",
     }
-)  # fmt: skip
+)
 
 
 class OfferSort(StrEnum):

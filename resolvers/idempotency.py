@@ -1,19 +1,21 @@
 """`Idempotency-Key` for mutations: a retry with the same key and input gets the first result.
 
-The key is scoped by caller and mutation. While the first request runs, its claim says so and a
-concurrent retry is a `CONFLICT`; so is the same key with a different input. Results are kept 72 h.
+The key is scoped by caller and mutation, and its record lives in the database, so a Redis flush
+or restart forgets nothing (Stripe's rules): the same key and input replays the first result for
+72 hours; the same key with another input is a `CONFLICT`, and so is a retry while the first
+request still runs. A request that fails lets go of its key, so it may be retried.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-from integrations.idempotency import IdempotencyStore
+from integrations.store import IdempotencyRepository
 from resolvers.errors import BadUserInput, Conflict
 
 RESULT_TTL = timedelta(hours=72)
@@ -27,12 +29,13 @@ def fingerprint(value: Any) -> str:
 
 
 async def run_once(
-    store: IdempotencyStore,
+    records: IdempotencyRepository,
     *,
     key: str | None,
     scope: str,
     request: Any,
     run: Callable[[], Awaitable[dict[str, Any]]],
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> dict[str, Any]:
     """`run()` once per (scope, key); its JSON-able result is replayed to retries."""
     if key is None:
@@ -45,33 +48,24 @@ async def run_once(
         )
     slot = f"{scope}:{hashlib.sha256(key.encode()).hexdigest()}"
     wanted = fingerprint(request)
-    claim = orjson.dumps({"state": "running", "input": wanted})
-    if not await store.claim(slot, claim, RUNNING_TTL.total_seconds()):
-        raw = await store.get(slot)
-        if raw is None:  # the first request failed and let go of the key in the meantime
-            return await run_once(store, key=key, scope=scope, request=request, run=run)
-        held = orjson.loads(raw)
-        if held["input"] != wanted:
+    held, claimed = await records.claim(slot, fingerprint=wanted, now=clock(), lease=RUNNING_TTL)
+    if not claimed:
+        if held.fingerprint != wanted:
             raise Conflict(
                 "This Idempotency-Key was used with a different input; use a new key.",
                 field="Idempotency-Key",
             )
-        if held["state"] == "running":
+        if held.state != "done" or held.result is None:
             raise Conflict(
                 "A request with this Idempotency-Key is still running; retry shortly.",
                 field="Idempotency-Key",
             )
-        result: dict[str, Any] = held["result"]
-        return result
+        return held.result
     try:
         result = await run()
     except BaseException:
         # A failed attempt changed nothing, so the same key may try again.
-        await store.release(slot)
+        await records.release(slot, fingerprint=wanted)
         raise
-    await store.put(
-        slot,
-        orjson.dumps({"state": "done", "input": wanted, "result": result}),
-        RESULT_TTL.total_seconds(),
-    )
+    await records.complete(slot, fingerprint=wanted, result=result, now=clock(), ttl=RESULT_TTL)
     return result

@@ -80,3 +80,9 @@ def mongodb_url() -> Iterator[str]:
     """A MongoDB server for the session: MONGODB_TEST_URL, or a local compatible one started now."""
     with mongodb_server() as url:
         yield url
+
+
+@pytest.fixture
+def unreachable_redis_url() -> str:
+    """A Redis URL nothing listens on (a free port, just closed)."""
+    return f"redis://127.0.0.1:{free_port()}/0"

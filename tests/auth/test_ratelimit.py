@@ -14,6 +14,7 @@ from integrations.ratelimit import (
     RateLimiter,
     RatePolicy,
     RedisRateLimiter,
+    ResilientRateLimiter,
     rate_limiter_for,
 )
 from integrations.shared_state import open_shared_state
@@ -116,10 +117,30 @@ async def test_the_limiter_follows_the_shared_state_mode() -> None:
     assert isinstance(rate_limiter_for(memory), MemoryRateLimiter)
     shared = await open_shared_state(REDIS_TEST_URL)
     try:
-        assert isinstance(rate_limiter_for(shared), RedisRateLimiter)
+        limiter = rate_limiter_for(shared)
+        assert isinstance(limiter, ResilientRateLimiter)
+        key = f"mode-{uuid.uuid4().hex}"
+        await limiter.hit(key, limit=5, window_seconds=60)
+        # Counted in Redis, where another replica sees it.
+        assert await shared.redis.get(f"sf:rl:{key}") == b"1"  # type: ignore[union-attr]
     finally:
         await shared.close()
         await memory.close()
+
+
+async def test_limits_still_hold_in_process_while_redis_is_down(
+    unreachable_redis_url: str,
+) -> None:
+    shared = await open_shared_state(unreachable_redis_url)
+    try:
+        limiter = rate_limiter_for(shared)
+        decisions = [
+            await limiter.hit("login:203.0.113.7", limit=2, window_seconds=60) for _ in range(3)
+        ]
+    finally:
+        await shared.close()
+    assert [d.allowed for d in decisions] == [True, True, False]
+    assert decisions[-1].retry_after_seconds > 0
 
 
 @pytest.mark.parametrize(

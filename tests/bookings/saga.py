@@ -105,6 +105,11 @@ class PaystackDouble:
         self.refund_status = router.get(url__regex=rf"{PAYSTACK}/refund/.+").mock(
             side_effect=self._refund_looked_up
         )
+        self.refund_list = router.get(url__regex=rf"{PAYSTACK}/refund\?.+").mock(
+            side_effect=self._refunds_listed
+        )
+        # Every refund Paystack took, as it would list them: by transaction reference.
+        self.refunds_made: dict[str, list[dict[str, Any]]] = {}
         # What Paystack says of an issued refund when asked later.
         self.refund_state = "pending"
         self.charged: dict[str, tuple[int, str]] = {}
@@ -133,10 +138,25 @@ class PaystackDouble:
         sent = json.loads(request.content)
         body = copy.deepcopy(upstream_fixture("paystack_refund_response.json"))
         amount, currency = self.charged[sent["transaction"]]
+        made = self.refunds_made.setdefault(sent["transaction"], [])
         body["data"]["transaction"]["reference"] = sent["transaction"]
         body["data"]["amount"] = int(sent.get("amount", amount))
         body["data"]["currency"] = currency
+        body["data"]["merchant_note"] = sent.get("merchant_note")
+        body["data"]["id"] = 3018284 + len(made) + 100 * len(self.refunds_made)
+        made.append(body["data"])
         return httpx.Response(200, json=body)
+
+    def _refunds_listed(self, request: httpx.Request) -> httpx.Response:
+        reference = request.url.params["reference"]
+        listed = []
+        for made in self.refunds_made.get(reference, []):
+            item = {**made, "status": self.refund_state}
+            # Listed refunds name their transaction by numeric id.
+            item["transaction"] = made["transaction"]["id"]
+            listed.append(item)
+        return httpx.Response(200, json={"status": True, "message": "Refunds retrieved",
+                                         "data": listed})  # fmt: skip
 
 
 PASSENGER = {

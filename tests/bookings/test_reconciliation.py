@@ -9,17 +9,16 @@ from typing import Any
 
 import httpx
 
-from resolvers.bookings import Bookings
-from resolvers.payments import Payments
+from resolvers import reconciliation
 from tests.bookings.conftest import Gateway
 from tests.bookings.saga import DUFFEL, recorded_order
 
 
-def reconciler_at(gateway: Gateway, moment: datetime) -> Payments:
-    """The gateway's reconciler, with its clock set to `moment`."""
+async def reconcile_at(gateway: Gateway, moment: datetime) -> reconciliation.ReconcileReport:
+    """One pass of the gateway's reconciler, with its clock set to `moment`."""
     services = gateway.app.state.services
     deps = dataclasses.replace(services.bookings.deps, clock=lambda: moment)
-    return Payments(deps, Bookings(deps))
+    return await reconciliation.reconcile(deps)
 
 
 def orders_page(offer: dict[str, Any], correlation_id: str) -> dict[str, Any]:
@@ -77,9 +76,9 @@ async def test_unknown_outcome_is_looked_up_then_ordered_again_by_the_reconciler
     await gateway.pay(payment)
     assert (await gateway.booking(reference, token))["status"] == "CONFIRMING"
     # Too early: the reconciler leaves fresh work alone.
-    await reconciler_at(gateway, datetime.now(UTC)).reconcile()
+    await reconcile_at(gateway, datetime.now(UTC))
     assert create.call_count == 1
-    await reconciler_at(gateway, datetime.now(UTC) + timedelta(minutes=3)).reconcile()
+    await reconcile_at(gateway, datetime.now(UTC) + timedelta(minutes=3))
     booking = await gateway.booking(reference, token)
     assert booking["status"] == "CONFIRMED"
     assert booking["airlineReference"] == "VP7ZA6"
@@ -99,14 +98,14 @@ async def test_airline_down_past_the_deadline_refunds_the_traveller(gateway: Gat
     reference, token, payment = await gateway.book(offer)
     await gateway.pay(payment)
     assert (await gateway.booking(reference, token))["status"] == "CONFIRMING"
-    await reconciler_at(gateway, datetime.now(UTC) + timedelta(minutes=13)).reconcile()
+    await reconcile_at(gateway, datetime.now(UTC) + timedelta(minutes=13))
     booking = await gateway.booking(reference, token)
     assert booking["status"] == "REFUNDED"
     assert booking["payment"]["status"] == "REFUNDED"
     assert gateway.paystack.refund.call_count == 1
     assert create.call_count == 1
     # A second pass changes nothing.
-    await reconciler_at(gateway, datetime.now(UTC) + timedelta(minutes=20)).reconcile()
+    await reconcile_at(gateway, datetime.now(UTC) + timedelta(minutes=20))
     assert gateway.paystack.refund.call_count == 1
 
 
@@ -119,7 +118,7 @@ async def test_a_lost_webhook_is_made_up_for_by_verifying_pending_payments(
     )
     reference, token, _payment = await gateway.book(offer)
     # The traveller paid, but the webhook never arrived.
-    await reconciler_at(gateway, datetime.now(UTC) + timedelta(minutes=6)).reconcile()
+    await reconcile_at(gateway, datetime.now(UTC) + timedelta(minutes=6))
     booking = await gateway.booking(reference, token)
     assert booking["status"] == "CONFIRMED"
     assert gateway.paystack.verify.call_count == 1
@@ -148,7 +147,7 @@ async def test_a_refund_that_failed_is_retried(gateway: Gateway) -> None:
     reference, token, payment = await gateway.book(offer)
     await gateway.pay(payment)
     assert (await gateway.booking(reference, token))["status"] == "FAILED"
-    await reconciler_at(gateway, datetime.now(UTC) + timedelta(minutes=3)).reconcile()
+    await reconcile_at(gateway, datetime.now(UTC) + timedelta(minutes=3))
     booking = await gateway.booking(reference, token)
     assert booking["status"] == "REFUNDED"
     assert refunds.call_count == 2
@@ -176,10 +175,13 @@ async def test_an_issued_refund_is_followed_until_paystack_has_processed_it(
     assert before is not None
     assert before.data["refund"]["status"] == "pending"
 
-    await reconciler_at(gateway, datetime.now(UTC) + timedelta(minutes=3)).reconcile()
+    # Refunds are asked after every REFUND_FOLLOW_EVERY_SECONDS (10 minutes by default).
+    await reconcile_at(gateway, datetime.now(UTC) + timedelta(minutes=3))
+    assert gateway.paystack.refund_status.call_count == 0
+    await reconcile_at(gateway, datetime.now(UTC) + timedelta(minutes=11))
     after = await store.payments.get(payment)
     assert after is not None
     assert after.data["refund"]["status"] == "processed"
     # Final: no more questions about it.
-    await reconciler_at(gateway, datetime.now(UTC) + timedelta(minutes=6)).reconcile()
+    await reconcile_at(gateway, datetime.now(UTC) + timedelta(minutes=30))
     assert gateway.paystack.refund_status.call_count == 1

@@ -13,7 +13,12 @@ import httpx
 import pytest
 import respx
 
-from integrations.errors import UpstreamError, UpstreamRejected, UpstreamUnavailable
+from integrations.errors import (
+    CredentialsRejected,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
 from integrations.payments import (
     DuplicatePaymentReference,
     PaymentNotFound,
@@ -505,7 +510,8 @@ async def test_rejected_credentials_raise_upstream_error_without_the_key(
     with caplog.at_level(logging.DEBUG), pytest.raises(UpstreamError) as raised:
         await client.verify(REFERENCE)
 
-    assert type(raised.value) is UpstreamError
+    # Its own kind of error: nothing was done, so nothing is refused or unknown.
+    assert type(raised.value) is CredentialsRejected
     assert "credentials rejected" in str(raised.value)
     assert SECRET not in str(raised.value)
     logged = _everything_logged(caplog)

@@ -17,7 +17,6 @@ from redis.exceptions import RedisError
 
 from integrations.bus import EventBus, MemoryEventBus, RedisEventBus
 from integrations.cache import Cache, MemoryCache, RedisCache
-from integrations.idempotency import IdempotencyStore, MemoryIdempotencyStore, RedisIdempotencyStore
 from integrations.sessions import MemorySessionStore, RedisSessionStore, SessionStore
 
 B = TypeVar("B", bound=EventBus)
@@ -28,12 +27,6 @@ REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 @pytest.fixture
 def redis_url() -> str:
     return REDIS_TEST_URL
-
-
-@pytest.fixture
-def unreachable_redis_url() -> str:
-    """Nothing listens on this port."""
-    return "redis://127.0.0.1:6390/0"
 
 
 @pytest.fixture
@@ -83,13 +76,6 @@ def backend(request: pytest.FixtureRequest) -> Redis | None:
 @pytest.fixture
 def cache(backend: Redis | None, prefix: str) -> Cache:
     return MemoryCache() if backend is None else RedisCache(backend, prefix=prefix)
-
-
-@pytest.fixture
-def idempotency(backend: Redis | None, prefix: str) -> IdempotencyStore:
-    if backend is None:
-        return MemoryIdempotencyStore()
-    return RedisIdempotencyStore(backend, prefix=prefix)
 
 
 @pytest.fixture

@@ -1,0 +1,253 @@
+"""The booking saga's shared machinery: its collaborators, its timings, the named points where a
+test may pause it, and the one way a booking changes: a compare-and-set of status and ledger.
+
+Every step of the saga reads the booking, decides on a copy of its ledger, and writes status,
+ledger and the reconciler's next check time back in one conditional update on the booking's
+version. A step that loses a race reads again and decides again, so whichever path wins, the
+other sees what it did.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping, Set
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from integrations.airline import AirlineOrders
+from integrations.bus import EventBus
+from integrations.payments import PaymentProvider
+from integrations.store import BookingRecord, PaymentRecord, Store
+from resolvers.errors import Conflict, NotFound
+from resolvers.flights import FlightService
+from resolvers.ledger import Ledger
+from resolvers.lifecycle import BookingStatus, booking_may_move
+from resolvers.money import Money, from_subunits
+from resolvers.rates import RatesService
+
+log = logging.getLogger("sureflights.saga")
+
+# How many times a step re-reads and decides again when other writers keep winning.
+MAX_WRITE_ATTEMPTS = 20
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class SagaTimings:
+    """How long the saga waits before doing again what may still be under way elsewhere."""
+
+    # A payment open this long is verified with the provider, in case its webhook was lost.
+    verify_after: timedelta = timedelta(minutes=5)
+    # Work in flight this long (an order or refund asked, a claim taken) is looked after by the
+    # reconciler: the asker has crashed, or its answer was lost. Longer than any upstream call.
+    resume_after: timedelta = timedelta(minutes=2)
+    # A booking paid this long ago with positively no airline order is refunded (well inside the
+    # 15-minute promise). Without a positive answer the airline is asked again instead.
+    give_up_after: timedelta = timedelta(minutes=12)
+    # How often an issued refund is asked after until the provider processes (or fails) it.
+    follow_refund_every: timedelta = timedelta(minutes=10)
+
+    @property
+    def unknown_outcome_alarm(self) -> timedelta:
+        """Past this an airline outcome still unknown is reported to operators."""
+        return self.give_up_after + self.resume_after
+
+
+class SagaHooks(Protocol):
+    """Named points of the saga where a test may pause (or stop) it, to run another path at the
+    worst moment. Production uses `NO_HOOKS`."""
+
+    async def reached(self, point: str, booking_reference: str) -> None: ...
+
+
+class _NoHooks:
+    async def reached(self, point: str, booking_reference: str) -> None:
+        return None
+
+
+NO_HOOKS: SagaHooks = _NoHooks()
+
+
+@dataclass(slots=True)
+class SagaDeps:
+    """The collaborators of the booking saga, wired once by the composition root."""
+
+    store: Store
+    flights: FlightService
+    airline: AirlineOrders
+    payments: PaymentProvider
+    rates: RatesService
+    bus: EventBus
+    secret_key: str
+    payment_currency: str
+    timings: SagaTimings = field(default_factory=SagaTimings)
+    hooks: SagaHooks = NO_HOOKS
+    clock: Callable[[], datetime] = utc_now
+
+    async def reached(self, point: str, booking_reference: str) -> None:
+        await self.hooks.reached(point, booking_reference)
+
+
+@dataclass(slots=True)
+class Change:
+    """What a step writes: a new status (or none), fields of the record, and the ledger as
+    changed in place by the step's decision."""
+
+    status: BookingStatus | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+Decide = Callable[[BookingRecord, Ledger, datetime], Change | None]
+Schedule = Callable[[BookingRecord, Ledger], datetime | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A step's write: the booking as read (`before`) and as stored after (`after`, the same
+    when `wrote` is False because the step decided there was nothing to do)."""
+
+    before: BookingRecord
+    after: BookingRecord
+    wrote: bool
+
+    @property
+    def moved(self) -> bool:
+        return self.wrote and self.before.status != self.after.status
+
+    @property
+    def ledger(self) -> Ledger:
+        return Ledger.of(self.after)
+
+
+async def change_booking(
+    deps: SagaDeps,
+    reference: str,
+    decide: Decide,
+    *,
+    schedule: Schedule,
+) -> Written:
+    """Read the booking, let `decide` change a copy of its ledger (returning None to write
+    nothing), and write it back by compare-and-set; again from the top when another writer won.
+
+    `schedule` gives the reconciler's next check time for the booking as it will be.
+    """
+    for _ in range(MAX_WRITE_ATTEMPTS):
+        booking = await deps.store.bookings.get(reference)
+        if booking is None:
+            raise NotFound(f"No booking {reference}.")
+        ledger = Ledger.of(booking)
+        now = deps.clock()
+        change = decide(booking, ledger, now)
+        if change is None:
+            return Written(booking, booking, False)
+        status = change.status or BookingStatus(booking.status)
+        moving = change.status is not None and change.status != booking.status
+        if moving and not booking_may_move(BookingStatus(booking.status), status):
+            raise ValueError(f"no transition {booking.status} -> {status}")
+        dumped = ledger.dump()
+        after = dataclasses.replace(booking, status=status, ledger=dumped, **change.fields)
+        fields = {**change.fields, "ledger": dumped, "check_at": schedule(after, ledger)}
+        updated = await deps.store.bookings.update(
+            reference,
+            expected_version=booking.version,
+            changes=fields,
+            now=now,
+            to_status=status if status != booking.status else None,
+        )
+        if updated is not None:
+            return Written(booking, updated, True)
+    raise Conflict("The booking is changing too quickly; try again.")
+
+
+# --- What subscribers hear ------------------------------------------------------------------
+
+
+def payment_event(payment: PaymentRecord, booking: BookingRecord | None) -> dict[str, Any]:
+    """What subscribers receive on `payments:{reference}`: the whole payment, as JSON."""
+    return {
+        "reference": payment.reference,
+        "booking_reference": payment.booking_reference,
+        "status": payment.status,
+        "mode": payment.mode,
+        "amount_subunits": payment.amount_subunits,
+        "currency": payment.currency,
+        "authorization_url": payment.authorization_url,
+        "paid_at": payment.paid_at.isoformat() if payment.paid_at else None,
+        "updated_at": payment.updated_at.isoformat(),
+        "version": payment.version,
+        "booking_status": booking.status if booking else None,
+    }
+
+
+async def publish_payment(
+    deps: SagaDeps, payment: PaymentRecord, booking: BookingRecord | None
+) -> None:
+    await _publish(deps, f"payments:{payment.reference}", payment_event(payment, booking))
+
+
+async def announce(deps: SagaDeps, booking: BookingRecord, kind: str, **details: Any) -> None:
+    """Tell listeners (the traveller's notifier, operators' views) something happened to the
+    booking: `confirmed`, `refunded`, `capture_refunded`, `refund_processed`, `refund_failed`,
+    `airline_change`, `dispute`, `unknown_airline_outcome`."""
+    contact = booking.data.get("contact") or {}
+    message: dict[str, Any] = {
+        "kind": kind,
+        "booking_reference": booking.reference,
+        "status": booking.status,
+        "channel": booking.channel,
+        # Who to tell comes from the booking's record, never from a cache.
+        "whatsapp": contact.get("whatsapp"),
+        **details,
+    }
+    amount, currency = details.get("amount_subunits"), details.get("currency")
+    if isinstance(amount, int) and isinstance(currency, str):
+        message["amount"] = Money(from_subunits(amount, currency), currency).formatted
+    await _publish(deps, f"bookings:{booking.reference}", message)
+
+
+async def _publish(deps: SagaDeps, channel: str, message: Mapping[str, Any]) -> None:
+    try:
+        await deps.bus.publish(channel, message)
+    except Exception:  # the change is stored; a lost event must not undo it
+        log.warning("could not publish an event", extra={"channel": channel}, exc_info=True)
+
+
+# Status changes travellers are told about unprompted.
+_ANNOUNCED = {
+    BookingStatus.CONFIRMED: "confirmed",
+    BookingStatus.REFUNDED: "refunded",
+    BookingStatus.CANCELLED: "cancelled",
+    BookingStatus.EXPIRED: "expired",
+}
+
+
+async def tell(deps: SagaDeps, written: Written, *, published: Set[str] = frozenset()) -> None:
+    """After a step that moved the booking: its payment's subscribers hear the new booking status
+    (unless the payment's own change, in `published`, already told them), and listeners hear
+    the move itself."""
+    if not written.moved:
+        return
+    booking = written.after
+    ledger = written.ledger
+    reference = (
+        ledger.backing.payment_reference
+        if ledger.backing
+        else ledger.open_payment.reference
+        if ledger.open_payment
+        else None
+    )
+    payment = (
+        await deps.store.payments.get(reference)
+        if reference
+        else await deps.store.payments.get_latest_for_booking(booking.reference)
+    )
+    if payment is not None and payment.reference not in published:
+        await publish_payment(deps, payment, booking)
+    kind = _ANNOUNCED.get(BookingStatus(booking.status))
+    if kind is not None:
+        await announce(deps, booking, kind, airline_reference=booking.airline_reference)
