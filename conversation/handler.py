@@ -248,7 +248,12 @@ class ConversationHandler:
     # --- Telling the traveller, unprompted ------------------------------------------------------
 
     async def notify_booking(
-        self, wa_id: str, reference: str, status: str, amount: str | None = None
+        self,
+        wa_id: str,
+        reference: str,
+        status: str,
+        amount: str | None = None,
+        airline_reference: str | None = None,
     ) -> None:
         """Message the traveller when their booking is confirmed or refunded, or when money of
         theirs goes back (`status` CAPTURE_REFUNDED, REFUND_PROCESSED, with the `amount`)."""
@@ -273,6 +278,11 @@ class ConversationHandler:
                 if window_open
                 else replies.confirmation_template(booking)
             )
+        elif status == "CONFIRMED":
+            # The booking cannot be read on the traveller's behalf (their conversation was lost):
+            # what the event says is enough to tell them.
+            known = {"reference": reference, "airlineReference": airline_reference}
+            answer = replies.confirmation_template(known)
         elif status in ("REFUNDED", "FAILED"):
             answer = (
                 TextMessage(replies.refunded(reference))

@@ -70,8 +70,12 @@ class BookingNotifier:
         key = f"notified:whatsapp:{reference}:{event.get('kind')}:{which}"
         if not await self.claims.record(key, now=self.clock(), ttl=NOTIFIED_FOR):
             return False
-        amount = event.get("amount")
+        amount, pnr = event.get("amount"), event.get("airline_reference")
         await self.handler.notify_booking(
-            wa_id, reference, told, amount=amount if isinstance(amount, str) else None
+            wa_id,
+            reference,
+            told,
+            amount=amount if isinstance(amount, str) else None,
+            airline_reference=pnr if isinstance(pnr, str) else None,
         )
         return True

@@ -11,7 +11,7 @@ import contextlib
 import gc
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -57,7 +57,7 @@ from resolvers.errors import Unauthenticated
 from resolvers.flights import FlightService
 from resolvers.payments import Payments
 from resolvers.rates import RatesService
-from resolvers.saga import NO_HOOKS, SagaDeps, SagaHooks, SagaTimings
+from resolvers.saga import NO_HOOKS, SagaDeps, SagaHooks, SagaTimings, utc_now
 
 log = logging.getLogger("sureflights")
 
@@ -180,9 +180,13 @@ class GraphQLWebSocket(GraphQL[RequestContext, None]):
 
 
 def create_app(
-    settings: Settings | None = None, *, saga_hooks: SagaHooks | None = None
+    settings: Settings | None = None,
+    *,
+    saga_hooks: SagaHooks | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> Starlette:
-    """The gateway. `saga_hooks` lets a test pause the booking saga at its named points."""
+    """The gateway. `saga_hooks` lets a test pause the booking saga at its named points, and
+    `clock` sets the saga's time (deadlines, expiry, the reconciler's waits)."""
     settings = settings or load_settings()
     configure_logging(settings)
     init_sentry(settings)
@@ -240,6 +244,7 @@ def create_app(
                     base_url=settings.duffel_api_url,
                     access_token=settings.duffel_access_token,
                     supplier_timeout_ms=settings.duffel_supplier_timeout_ms,
+                    backoff_seconds=settings.upstream_retry_backoff_seconds,
                 )
                 if settings.duffel_access_token
                 else None
@@ -252,6 +257,7 @@ def create_app(
                     clients["paystack"],
                     base_url=settings.paystack_api_url,
                     secret_key=settings.paystack_secret_key,
+                    backoff_seconds=settings.upstream_retry_backoff_seconds,
                 )
                 if settings.paystack_secret_key
                 else SandboxPayments(
@@ -272,6 +278,7 @@ def create_app(
                 payment_currency=settings.payment_currency,
                 timings=saga_timings(settings),
                 hooks=saga_hooks or NO_HOOKS,
+                clock=clock or utc_now,
             )
             limiter = rate_limiter_for(shared)
             bookings = Bookings(

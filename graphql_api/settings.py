@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
     upstream_timeout_seconds: float = Field(default=10.0, gt=0)
+    # The first step of the jittered exponential backoff between retries of an upstream call.
+    upstream_retry_backoff_seconds: float = Field(default=0.5, ge=0, le=10)
     # How often each replica finishes half-done payments, orders and refunds; 0 turns it off.
     reconcile_interval_seconds: float = Field(default=60.0, ge=0)
     # The reconciler's waits (see resolvers.saga.SagaTimings).

@@ -17,6 +17,7 @@ from graphql_api.app import create_app
 from graphql_api.settings import Settings
 from tests.helpers import RecordedSleeps, free_port
 from tests.mongodb_server import mongodb_server
+from tests.redis_server import RedisServer, redis_server
 
 
 @pytest.fixture
@@ -86,3 +87,10 @@ def mongodb_url() -> Iterator[str]:
 def unreachable_redis_url() -> str:
     """A Redis URL nothing listens on (a free port, just closed)."""
     return f"redis://127.0.0.1:{free_port()}/0"
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    """A Redis server for this test alone, to flush, stop and restart."""
+    with redis_server() as server:
+        yield server

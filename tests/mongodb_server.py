@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
@@ -84,3 +85,17 @@ def _wait_until_up(url: str, server: subprocess.Popen[bytes], log_path: Path) ->
             time.sleep(0.1)
         finally:
             client.close()
+
+
+def database_url(server_url: str, name: str) -> str:
+    """`server_url` naming the database `name` (the gateway reads it from the URL's path)."""
+    parts = urlsplit(server_url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+def drop_database(server_url: str, name: str) -> None:
+    client: MongoClient[dict[str, object]] = MongoClient(server_url)
+    try:
+        client.drop_database(name)
+    finally:
+        client.close()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import copy
-import time
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 
 from graphql_api.app import create_app
 from graphql_api.settings import Settings
+from tests.bookings.harness import World, live_settings, running_world
 from tests.bookings.saga import (
     BOOKING,
     CREATE,
@@ -26,10 +27,11 @@ from tests.bookings.saga import (
     bearer,
     charge_success,
     ok,
+    rates_for_gbp,
     recorded_offer,
     sign,
 )
-from tests.helpers import upstream_fixture
+from tests.mongodb_server import database_url, drop_database
 
 
 class Gateway:
@@ -87,19 +89,37 @@ async def gateway(make_settings: Callable[..., Settings]) -> AsyncIterator[Gatew
     )
     app = create_app(settings)
     with respx.mock(assert_all_called=False) as router:
-        router.get("https://open.er-api.com/v6/latest/GBP").respond(200, json=_rates_for_gbp())
+        router.get("https://open.er-api.com/v6/latest/GBP").respond(200, json=rates_for_gbp())
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
                 yield Gateway(app, http, router)
 
 
-def _rates_for_gbp() -> dict[str, Any]:
-    body = copy.deepcopy(upstream_fixture("fx_open_er_api_latest.json"))
-    usd_per_gbp = 1 / body["rates"]["GBP"]
-    body["base_code"] = "GBP"
-    body["rates"] = {code: rate * usd_per_gbp for code, rate in body["rates"].items()}
-    body["rates"]["GBP"] = 1
-    body["time_last_update_unix"] = int(time.time()) - 3600
-    body["time_next_update_unix"] = int(time.time()) + 3600
-    return body
+@pytest.fixture(params=["sqlite", "mongodb"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database for one test, on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/sureflights.db"
+        return
+    server = request.getfixturevalue("mongodb_url")
+    name = f"sf_test_{uuid.uuid4().hex[:12]}"
+    yield database_url(server, name)
+    drop_database(server, name)
+
+
+@pytest.fixture
+async def world(make_settings: Callable[..., Settings], store_url: str) -> AsyncIterator[World]:
+    """A live-mode gateway (instant offers) against the fake Duffel and Paystack."""
+    async with running_world(live_settings(make_settings, database_url=store_url)) as running:
+        yield running
+
+
+@pytest.fixture
+async def hold_world(
+    make_settings: Callable[..., Settings], store_url: str
+) -> AsyncIterator[World]:
+    """The same, selling offers the airline holds until payment."""
+    settings = live_settings(make_settings, database_url=store_url)
+    async with running_world(settings, hold=True) as running:
+        yield running

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -230,3 +231,14 @@ async def failed(
     assert body.get("errors"), body
     error: dict[str, Any] = body["errors"][0]
     return error
+
+
+def rates_for_gbp() -> dict[str, Any]:
+    body = copy.deepcopy(upstream_fixture("fx_open_er_api_latest.json"))
+    usd_per_gbp = 1 / body["rates"]["GBP"]
+    body["base_code"] = "GBP"
+    body["rates"] = {code: rate * usd_per_gbp for code, rate in body["rates"].items()}
+    body["rates"]["GBP"] = 1
+    body["time_last_update_unix"] = int(time.time()) - 3600
+    body["time_next_update_unix"] = int(time.time()) + 3600
+    return body
