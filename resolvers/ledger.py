@@ -131,10 +131,14 @@ class OpenPayment(_Model):
 
 
 class WatchedPayment(_Model):
-    """A payment still open when its booking ended: verified once more, for a late capture."""
+    """A payment that may still capture money nothing is waiting for: one open when its booking
+    ended, or one the provider said was paid while we could not yet verify it. Verified again
+    at `due_at`, `checks_left` more times, until the provider's answer is final."""
 
     reference: str
     due_at: datetime
+    checks_left: int = 1
+    reason: str = ""
 
 
 class AirlineChange(_Model):
@@ -418,7 +422,10 @@ def audit(
         held = status is BookingStatus.PENDING_PAYMENT and ledger.backing is None
         if capture.role is CaptureRole.REVIEW and held:
             continue  # held for an operator while the booking is open
-        if left > 0:
+        failed = any(
+            r.state is RefundState.FAILED for r in ledger.refunds_for(capture.payment_reference)
+        )
+        if left > 0 and not failed:  # a failed refund is reported as such, below
             report(
                 ViolationKind.UNREFUNDED_CAPTURE,
                 f"{capture.payment_reference}: {left} of {capture.amount_subunits} "

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import re
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from integrations.errors import UpstreamFailure
@@ -214,8 +214,11 @@ class Payments:
         if key is None:
             log.info("paystack event ignored", extra={"event": kind})
             return
-        from datetime import timedelta
-
+        if kind == "charge.success":
+            # What Paystack says was paid is remembered before the event is marked handled.
+            reported = await self.deps.store.payments.get(str(data["reference"]).upper())
+            if reported is not None:
+                await settlement.watch_reported(self.deps, reported, source="webhook:paystack")
         store = self.deps.store.processed_events
         now = self.deps.clock()
         ttl = timedelta(days=PROCESSED_EVENT_TTL_DAYS)

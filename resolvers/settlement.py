@@ -58,8 +58,10 @@ async def apply_verification(
     else:
         # pending, ongoing, abandoned…: not final at Paystack; the traveller may still pay.
         written = await _checked(deps, payment.booking_reference, payment.reference)
-    published = await sync_payments(deps, written.after, verified=verified)
-    await tell(deps, written, published=published)
+    await sync_payments(deps, written.after, verified=verified)
+    # The payment's own change (whoever applies it) tells its subscribers, with the booking's
+    # status: telling them again here would repeat it.
+    await tell(deps, written, published={payment.reference})
     return written
 
 
@@ -162,8 +164,10 @@ async def _checked(deps: SagaDeps, booking_reference: str, payment_reference: st
         opened = ledger.open_payment
         watched = [w for w in ledger.watched if w.reference == payment_reference]
         if watched:
-            # A payment open when its booking ended is verified this once.
-            ledger.watched = [w for w in ledger.watched if w.reference != payment_reference]
+            for watch in watched:
+                watch.checks_left -= 1
+                watch.due_at = now + deps.timings.verify_after
+            ledger.watched = [w for w in ledger.watched if w.checks_left > 0]
             return Change()
         if opened is not None and opened.reference == payment_reference and opened.state == "open":
             opened.checked_at = now
@@ -173,18 +177,58 @@ async def _checked(deps: SagaDeps, booking_reference: str, payment_reference: st
     return await record(deps, booking_reference, decide)
 
 
+# How many more times a payment is verified after its booking ended, or after the provider said
+# it was paid while it could not be verified.
+ENDED_CHECKS = 3
+REPORTED_CHECKS = 20
+
+
 def watch_open_payment(ledger: Ledger, now: datetime, deps: SagaDeps, source: str) -> None:
     """The booking ends: its open payment can no longer pay for it, but money may still arrive
-    on it (a traveller on the checkout page). It is verified once more a little later."""
+    on it (a traveller on the checkout page). It is verified a few more times, a little later."""
     opened = ledger.open_payment
     if opened is None:
         return
     ledger.open_payment = None
     if opened.state == "open":
         ledger.watched.append(
-            WatchedPayment(reference=opened.reference, due_at=now + deps.timings.verify_after)
+            WatchedPayment(
+                reference=opened.reference,
+                due_at=now + deps.timings.verify_after,
+                checks_left=ENDED_CHECKS,
+                reason="open when the booking ended",
+            )
         )
         ledger.note(now, source, "payment.abandoned", opened.reference)
+
+
+async def watch_reported(deps: SagaDeps, payment: PaymentRecord, *, source: str) -> None:
+    """The provider says `payment` was paid. Remembered before anything else, so that if it
+    cannot be verified now (or the process dies) the reconciler verifies it until it can."""
+
+    def decide(booking: BookingRecord, ledger: Ledger, now: datetime) -> Change | None:
+        if ledger.capture_for(payment.reference) is not None:
+            return None
+        due = now + deps.timings.resume_after
+        for watch in ledger.watched:
+            if watch.reference == payment.reference:
+                if watch.checks_left >= REPORTED_CHECKS and watch.due_at <= due:
+                    return None
+                watch.checks_left = max(watch.checks_left, REPORTED_CHECKS)
+                watch.due_at = min(watch.due_at, due)
+                return Change()
+        ledger.watched.append(
+            WatchedPayment(
+                reference=payment.reference,
+                due_at=due,
+                checks_left=REPORTED_CHECKS,
+                reason="reported paid by the provider",
+            )
+        )
+        ledger.note(now, source, "payment.reported_paid", payment.reference)
+        return Change()
+
+    await record(deps, payment.booking_reference, decide)
 
 
 # --- Payment records follow the ledger -------------------------------------------------------

@@ -23,7 +23,13 @@ from tests.redis_server import RedisServer, redis_server
 @pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {"database_url": f"sqlite:///{tmp_path}/sureflights.db"}
+        values: dict[str, Any] = {
+            "database_url": f"sqlite:///{tmp_path}/sureflights.db",
+            # Tests that share the Redis server would otherwise use up each other's allowance;
+            # the tests of booking limits set their own.
+            "booking_rate_limit": "100000/hour",
+            "partner_booking_rate_limit": "100000/hour",
+        }
         values.update(overrides)
         return Settings(_env_file=None, **values)
 

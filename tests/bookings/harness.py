@@ -89,6 +89,13 @@ class Pauses:
     def crash(self, point: str, times: int = 1) -> None:
         self._crashes[point] = times
 
+    def clear(self) -> None:
+        """No more crashes or pauses."""
+        self._crashes.clear()
+        for pause in self._pauses.values():
+            pause.remaining = 0
+            pause.release.set()
+
     async def reached(self, point: str, booking_reference: str) -> None:
         self.seen.append((point, booking_reference))
         if self._crashes.get(point):
