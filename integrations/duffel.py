@@ -367,6 +367,15 @@ class _WireOrderPage(_Wire):
     meta: _WirePageMeta | None = None
 
 
+# Parametrized once: building `_Envelope[X]` costs far more than validating with it.
+_OFFER_REQUEST = _Envelope[_WireOfferRequest]
+_OFFER = _Envelope[_WireOffer]
+_OBJECTS = _Envelope[list[dict[str, Any]]]
+_PAYMENT = _Envelope[Payment]
+_CANCELLATION = _Envelope[OrderCancellation]
+_ORDER = _Envelope[_WireOrder]
+
+
 class _WireErrorSource(_Wire):
     field: str | None = None
     pointer: str | None = None
@@ -822,7 +831,7 @@ class DuffelClient:
                 body=_search_body(request),
             )
         )
-        wire = self._read(answer, _Envelope[_WireOfferRequest]).data
+        wire = self._read(answer, _OFFER_REQUEST).data
         offers: list[Offer] = []
         unusable = 0
         for raw in wire.offers:
@@ -864,7 +873,7 @@ class DuffelClient:
                 about_offer=True,
             )
         )
-        wire = self._read(answer, _Envelope[_WireOffer]).data
+        wire = self._read(answer, _OFFER).data
         return self._map(answer, lambda: _offer(wire, self.mode))
 
     async def suggest_places(self, query: str, limit: int = 10) -> list[Place]:
@@ -879,7 +888,7 @@ class DuffelClient:
             )
         )
         places: list[Place] = []
-        for raw in self._read(answer, _Envelope[list[dict[str, Any]]]).data:
+        for raw in self._read(answer, _OBJECTS).data:
             try:
                 wire = _WirePlace.model_validate(raw)
             except ValidationError:
@@ -1037,7 +1046,7 @@ class DuffelClient:
                 body=body,
             )
         )
-        return self._created(answer, _Envelope[Payment], "payment").data
+        return self._created(answer, _PAYMENT, "payment").data
 
     async def create_order_cancellation(self, order_id: str) -> OrderCancellation:
         """`POST /air/order_cancellations`: a refund quote; nothing is cancelled until confirmed."""
@@ -1050,7 +1059,7 @@ class DuffelClient:
                 body={"order_id": _path_id(order_id, "order_id")},
             )
         )
-        return self._created(answer, _Envelope[OrderCancellation], "cancellation").data
+        return self._created(answer, _CANCELLATION, "cancellation").data
 
     async def confirm_order_cancellation(self, cancellation_id: str) -> OrderCancellation:
         """`POST /air/order_cancellations/{id}/actions/confirm`: cancels the order for good."""
@@ -1061,7 +1070,7 @@ class DuffelClient:
         answer = await self._send(
             _Call("POST", path, timeout=self._default_timeout, retry=Idempotency.UNSENT_ONLY)
         )
-        return self._created(answer, _Envelope[OrderCancellation], "cancellation").data
+        return self._created(answer, _CANCELLATION, "cancellation").data
 
     # --- Plumbing -----------------------------------------------------------------------------
 
@@ -1209,7 +1218,7 @@ class DuffelClient:
 
     def _read_order(self, answer: _Answer) -> _WireOrder:
         try:
-            return _Envelope[_WireOrder].model_validate_json(answer.content).data
+            return _ORDER.model_validate_json(answer.content).data
         except ValidationError as exc:
             # The order may well exist: name it, so whoever reconciles can find it.
             order_id = _order_id_in(answer.content)
@@ -1229,7 +1238,7 @@ class DuffelClient:
         if answer.status == 202:
             self._unknown(answer, "the airline accepted the order and will answer later (202)")
         try:
-            wire = _Envelope[_WireOrder].model_validate_json(answer.content).data
+            wire = _ORDER.model_validate_json(answer.content).data
             return _order(wire)
         except (ValidationError, _Unusable) as exc:
             # A success that cannot be read is not a refusal: the order may well exist.

@@ -126,6 +126,13 @@ class _WireRefund(_Wire):
     merchant_note: str | None = None
 
 
+# Parametrized once: building `_Envelope[X]` costs far more than validating with it.
+_INITIALIZED = _Envelope[_WireInitialized]
+_TRANSACTION = _Envelope[_WireTransaction]
+_REFUND = _Envelope[_WireRefund]
+_REFUNDS = _Envelope[list[_WireRefund]]
+
+
 class _WireError(_Wire):
     status: bool | None = None
     message: str | None = None
@@ -287,7 +294,7 @@ class PaystackClient:
         call = _Call(
             _Operation.INITIALIZE, "POST", "/transaction/initialize", Idempotency.UNSENT_ONLY, body
         )
-        wire = self._read(await self._send(call), _Envelope[_WireInitialized], call)
+        wire = self._read(await self._send(call), _INITIALIZED, call)
         if wire.reference != reference:
             self._fail(UpstreamError(UPSTREAM, "initialized a different reference"), call)
         return InitializedPayment(
@@ -300,7 +307,7 @@ class PaystackClient:
         """`GET /transaction/verify/{reference}`; `PaymentNotFound` for an unknown reference."""
         path = f"/transaction/verify/{require_reference(UPSTREAM, reference)}"
         call = _Call(_Operation.VERIFY, "GET", path, Idempotency.IDEMPOTENT)
-        wire = self._read(await self._send(call), _Envelope[_WireTransaction], call)
+        wire = self._read(await self._send(call), _TRANSACTION, call)
         if wire.reference != reference:
             self._fail(UpstreamError(UPSTREAM, "verified a different reference"), call)
         return _verified(wire)
@@ -323,20 +330,20 @@ class PaystackClient:
         if idempotency_note:
             body["merchant_note"] = idempotency_note
         call = _Call(_Operation.REFUND, "POST", "/refund", Idempotency.UNSENT_ONLY, body)
-        return _refund_result(self._read(await self._send(call), _Envelope[_WireRefund], call))
+        return _refund_result(self._read(await self._send(call), _REFUND, call))
 
     async def get_refund(self, refund_id: str) -> RefundResult:
         """`GET /refund/{id}`; `PaymentNotFound` for an unknown id."""
         path = f"/refund/{require_reference(UPSTREAM, refund_id, field='refund_id')}"
         call = _Call(_Operation.GET_REFUND, "GET", path, Idempotency.IDEMPOTENT)
-        return _refund_result(self._read(await self._send(call), _Envelope[_WireRefund], call))
+        return _refund_result(self._read(await self._send(call), _REFUND, call))
 
     async def list_refunds(self, reference: str) -> list[RefundResult]:
         """`GET /refund?reference=…`: the refunds of one transaction (a page of 100 is far more
         than one booking's payment ever has)."""
         query = urlencode({"reference": require_reference(UPSTREAM, reference), "perPage": 100})
         call = _Call(_Operation.LIST_REFUNDS, "GET", f"/refund?{query}", Idempotency.IDEMPOTENT)
-        wires = self._read(await self._send(call), _Envelope[list[_WireRefund]], call)
+        wires = self._read(await self._send(call), _REFUNDS, call)
         return [_refund_result(wire) for wire in wires]
 
     # --- Plumbing -----------------------------------------------------------------------------

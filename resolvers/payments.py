@@ -200,7 +200,7 @@ class Payments:
         """Apply the provider's word on a payment, then take the booking as far as it can go."""
         payment = await settlement.settle(self.deps, reference, source=source)
         await reconciliation.drive(self.deps, payment.booking_reference, source=source)
-        return await self.deps.store.payments.get(reference) or payment
+        return await self.deps.store.payments.get(payment.reference) or payment
 
     # --- Webhooks --------------------------------------------------------------------------
 
@@ -215,9 +215,10 @@ class Payments:
             log.info("paystack event ignored", extra={"event": kind})
             return
         if kind == "charge.success":
-            # What Paystack says was paid is remembered before the event is marked handled.
-            reported = await self.deps.store.payments.get(str(data["reference"]).upper())
-            if reported is not None:
+            # What Paystack says was paid is remembered before the event is marked handled (the
+            # open payment is verified on its own schedule already).
+            reported = await self.deps.store.payments.get(str(data["reference"]))
+            if reported is not None and reported.status != PaymentStatus.PENDING:
                 await settlement.watch_reported(self.deps, reported, source="webhook:paystack")
         store = self.deps.store.processed_events
         now = self.deps.clock()

@@ -20,7 +20,8 @@ from resolvers import orders, refunds, settlement
 from resolvers.errors import NotFound
 from resolvers.ledger import Ledger, Violation, audit
 from resolvers.legacy import adopt_legacy
-from resolvers.plan import StepKind, due_step, record
+from resolvers.lifecycle import BookingStatus
+from resolvers.plan import Step, StepKind, all_refunded, due_step, record
 from resolvers.saga import Change, SagaDeps, SagaTimings, tell
 
 log = logging.getLogger("sureflights.reconciliation")
@@ -44,7 +45,7 @@ async def drive(deps: SagaDeps, reference: str, *, source: str) -> BookingRecord
             break
         taken.add(step.key)
         try:
-            booking = await _take(deps, booking, step.kind, step, source)
+            booking = await _take(deps, booking, step, source)
         except UpstreamFailure as error:
             # The step's upstream failed before anything was written: try again later.
             log.warning(
@@ -56,52 +57,44 @@ async def drive(deps: SagaDeps, reference: str, *, source: str) -> BookingRecord
     return booking
 
 
-async def _take(
-    deps: SagaDeps, booking: BookingRecord, kind: StepKind, step: object, source: str
-) -> BookingRecord:
-    from resolvers.plan import Step  # the type, for the attribute reads below
-
-    assert isinstance(step, Step)
+async def _take(deps: SagaDeps, booking: BookingRecord, step: Step, source: str) -> BookingRecord:
+    """Take one step; the booking as it stands after."""
     ref = booking.reference
-    if kind is StepKind.VERIFY_PAYMENT:
-        assert step.payment_reference is not None
-        payment = await deps.store.payments.get(step.payment_reference)
-        if payment is not None:
-            await settlement.settle(deps, payment.reference, source=source)
+    kind = step.kind
+    after: BookingRecord | None = None
+    if kind is StepKind.VERIFY_PAYMENT and step.payment_reference is not None:
+        if await deps.store.payments.get(step.payment_reference) is not None:
+            await settlement.settle(deps, step.payment_reference, source=source)
     elif kind is StepKind.RELEASE_CLAIM:
         await _release_claim(deps, ref, step.payment_reference, source)
     elif kind is StepKind.EXPIRE:
-        await expire(deps, ref, source=source)
+        after = await expire(deps, ref, source=source)
     elif kind is StepKind.PLACE_ORDER:
-        await orders.place_order(deps, ref, source=source)
-    elif kind is StepKind.LOOK_UP_ORDER:
-        assert step.attempt is not None
-        await orders.look_up(deps, ref, step.attempt, source=source)
-    elif kind is StepKind.PAY_HOLD:
-        assert step.attempt is not None
-        await orders.pay_hold(deps, ref, step.attempt, source=source)
-    elif kind is StepKind.CONFIRM:
-        assert step.attempt is not None
-        await orders.confirm(deps, ref, step.attempt, source=source)
+        after = await orders.place_order(deps, ref, source=source)
+    elif kind is StepKind.LOOK_UP_ORDER and step.attempt is not None:
+        after = await orders.look_up(deps, ref, step.attempt, source=source)
+    elif kind is StepKind.PAY_HOLD and step.attempt is not None:
+        after = await orders.pay_hold(deps, ref, step.attempt, source=source)
+    elif kind is StepKind.CONFIRM and step.attempt is not None:
+        after = await orders.confirm(deps, ref, step.attempt, source=source)
     elif kind is StepKind.FAIL:
-        await orders.fail(deps, ref, step.reason, source=source)
-    elif kind is StepKind.RELEASE_ORDER:
-        assert step.attempt is not None
-        await orders.release(deps, ref, step.attempt, source=source)
-    elif kind is StepKind.REFUND_CAPTURE:
-        assert step.payment_reference is not None
-        await refunds.refund_capture(deps, ref, step.payment_reference, step.reason, source=source)
-    elif kind is StepKind.RESOLVE_REFUND:
-        assert step.refund_id is not None
-        await refunds.resolve(deps, ref, step.refund_id, source=source)
-    elif kind is StepKind.FOLLOW_REFUND:
-        assert step.refund_id is not None
-        await refunds.follow(deps, ref, step.refund_id, source=source)
+        after = await orders.fail(deps, ref, step.reason, source=source)
+    elif kind is StepKind.RELEASE_ORDER and step.attempt is not None:
+        after = await orders.release(deps, ref, step.attempt, source=source)
+    elif kind is StepKind.REFUND_CAPTURE and step.payment_reference is not None:
+        after = await refunds.refund_capture(
+            deps, ref, step.payment_reference, step.reason, source=source
+        )
+    elif kind is StepKind.RESOLVE_REFUND and step.refund_id is not None:
+        after = await refunds.resolve(deps, ref, step.refund_id, source=source)
+    elif kind is StepKind.FOLLOW_REFUND and step.refund_id is not None:
+        after = await refunds.follow(deps, ref, step.refund_id, source=source)
     elif kind is StepKind.MARK_REFUNDED:
         await _mark_refunded(deps, ref, source)
-    fresh = await deps.store.bookings.get(ref)
-    assert fresh is not None
-    return fresh
+    if after is None:
+        after = await deps.store.bookings.get(ref)
+    assert after is not None
+    return after
 
 
 async def _postpone(deps: SagaDeps, reference: str) -> BookingRecord:
@@ -138,8 +131,6 @@ async def _release_claim(
 async def expire(deps: SagaDeps, reference: str, *, source: str) -> BookingRecord:
     """An unpaid booking whose offer (or hold) ran out expires; a held order is then released
     and any money that still arrives goes back."""
-    from resolvers.lifecycle import BookingStatus  # local: only this step needs it
-
     await deps.reached("expiry.before_write", reference)
 
     def decide(booking: BookingRecord, ledger: Ledger, now: datetime) -> Change | None:
@@ -157,9 +148,6 @@ async def expire(deps: SagaDeps, reference: str, *, source: str) -> BookingRecor
 
 
 async def _mark_refunded(deps: SagaDeps, reference: str, source: str) -> None:
-    from resolvers.lifecycle import BookingStatus
-    from resolvers.plan import all_refunded
-
     def decide(booking: BookingRecord, ledger: Ledger, now: datetime) -> Change | None:
         if booking.status != BookingStatus.FAILED or not all_refunded(ledger):
             return None

@@ -10,6 +10,7 @@ other sees what it did.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
@@ -106,7 +107,7 @@ Decide = Callable[[BookingRecord, Ledger, datetime], Change | None]
 Schedule = Callable[[BookingRecord, Ledger], datetime | None]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Written:
     """A step's write: the booking as read (`before`) and as stored after (`after`, the same
     when `wrote` is False because the step decided there was nothing to do)."""
@@ -119,8 +120,9 @@ class Written:
     def moved(self) -> bool:
         return self.wrote and self.before.status != self.after.status
 
-    @property
+    @functools.cached_property
     def ledger(self) -> Ledger:
+        """The ledger as stored after (read once)."""
         return Ledger.of(self.after)
 
 
@@ -241,13 +243,14 @@ async def tell(deps: SagaDeps, written: Written, *, published: Set[str] = frozen
         if ledger.open_payment
         else None
     )
-    payment = (
-        await deps.store.payments.get(reference)
-        if reference
-        else await deps.store.payments.get_latest_for_booking(booking.reference)
-    )
-    if payment is not None and payment.reference not in published:
-        await publish_payment(deps, payment, booking)
+    if reference is None or reference not in published:
+        payment = (
+            await deps.store.payments.get(reference)
+            if reference
+            else await deps.store.payments.get_latest_for_booking(booking.reference)
+        )
+        if payment is not None:
+            await publish_payment(deps, payment, booking)
     kind = _ANNOUNCED.get(BookingStatus(booking.status))
     if kind is not None:
         await announce(deps, booking, kind, airline_reference=booking.airline_reference)

@@ -37,7 +37,8 @@ async def verify_with_provider(deps: SagaDeps, payment: PaymentRecord) -> Verifi
 
 
 async def settle(deps: SagaDeps, payment_reference: str, *, source: str) -> PaymentRecord:
-    """Apply what the provider says of a payment; any number of callers may race."""
+    """Apply what the provider says of a payment (any number of callers may race); returns the
+    payment as it was read, before."""
     payment = await deps.store.payments.get(payment_reference)
     if payment is None:
         raise NotFound(f"No payment {payment_reference}.")
@@ -45,7 +46,7 @@ async def settle(deps: SagaDeps, payment_reference: str, *, source: str) -> Paym
     await deps.reached("settle.verified", payment.booking_reference)
     if verified is not None:
         await apply_verification(deps, payment, verified, source=source)
-    return await deps.store.payments.get(payment_reference) or payment
+    return payment
 
 
 async def apply_verification(
@@ -209,6 +210,9 @@ async def watch_reported(deps: SagaDeps, payment: PaymentRecord, *, source: str)
     def decide(booking: BookingRecord, ledger: Ledger, now: datetime) -> Change | None:
         if ledger.capture_for(payment.reference) is not None:
             return None
+        opened = ledger.open_payment
+        if opened is not None and opened.reference == payment.reference:
+            return None  # the open payment is verified on its own schedule already
         due = now + deps.timings.resume_after
         for watch in ledger.watched:
             if watch.reference == payment.reference:
