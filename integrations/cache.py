@@ -2,18 +2,44 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 V = TypeVar("V")
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 _log = logging.getLogger("sureflights.shared_state")
+
+
+def store_failures_as_upstream(
+    upstream: str, *, unknown: bool
+) -> Callable[[Callable[_P, Coroutine[Any, Any, _T]]], Callable[_P, Coroutine[Any, Any, _T]]]:
+    """For a sandbox provider that keeps its records in the shared cache: when Redis is down the
+    provider is unavailable (like the service it stands in for), and a call that writes may or
+    may not have taken effect (`unknown`)."""
+    from integrations.errors import OutcomeUnknown, UpstreamUnavailable
+
+    def wrap(call: Callable[_P, Coroutine[Any, Any, _T]]) -> Callable[_P, Coroutine[Any, Any, _T]]:
+        @functools.wraps(call)
+        async def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+            try:
+                return await call(*args, **kwargs)
+            except RedisError as error:
+                kind = OutcomeUnknown if unknown else UpstreamUnavailable
+                detail = f"records unavailable ({type(error).__name__})"
+                raise kind(upstream, detail) from error
+
+        return guarded
+
+    return wrap
 
 
 class Cache(Protocol):

@@ -7,17 +7,14 @@ family name is `Refused` makes the airline refuse the order, so the refund path 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import secrets
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Literal
 
-from redis.exceptions import RedisError
-
-from integrations.cache import Cache
+from integrations.cache import Cache, store_failures_as_upstream
 from integrations.duffel import (
     BOOKING_METADATA_KEY,
     CORRELATION_METADATA_KEY,
@@ -28,7 +25,7 @@ from integrations.duffel import (
     OrderPaymentStatus,
     Payment,
 )
-from integrations.errors import OutcomeUnknown, UpstreamError, UpstreamRejected, UpstreamUnavailable
+from integrations.errors import UpstreamError, UpstreamRejected
 from integrations.flights import Offer
 from integrations.sandbox_flights import SandboxFlights
 
@@ -58,30 +55,6 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}_sandbox_{secrets.token_hex(10)}"
 
 
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
-
-
-def _store_failures(
-    unknown: bool,
-) -> Callable[[Callable[_P, Coroutine[Any, Any, _T]]], Callable[_P, Coroutine[Any, Any, _T]]]:
-    """The sandbox airline keeps its orders in the shared cache: when that is down, the airline
-    is unavailable, and a call that writes may or may not have taken effect."""
-
-    def wrap(call: Callable[_P, Coroutine[Any, Any, _T]]) -> Callable[_P, Coroutine[Any, Any, _T]]:
-        @functools.wraps(call)
-        async def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-            try:
-                return await call(*args, **kwargs)
-            except RedisError as error:
-                kind = OutcomeUnknown if unknown else UpstreamUnavailable
-                raise kind(UPSTREAM, f"order store unavailable ({type(error).__name__})") from error
-
-        return guarded
-
-    return wrap
-
-
 class SandboxAirline:
     mode: Literal["SANDBOX"] = "SANDBOX"
 
@@ -97,7 +70,7 @@ class SandboxAirline:
         self._clock = clock
         self._lock = asyncio.Lock()
 
-    @_store_failures(unknown=True)
+    @store_failures_as_upstream(UPSTREAM, unknown=True)
     async def create_order(
         self,
         *,
@@ -167,14 +140,14 @@ class SandboxAirline:
                 )
         return order
 
-    @_store_failures(unknown=False)
+    @store_failures_as_upstream(UPSTREAM, unknown=False)
     async def get_order(self, order_id: str) -> Order:
         raw = await self._store.get(f"sandbox-airline:order:{order_id}")
         if raw is None:
             raise UpstreamRejected(UPSTREAM, f"no order {order_id}", field="order_id")
         return Order.model_validate_json(raw)
 
-    @_store_failures(unknown=False)
+    @store_failures_as_upstream(UPSTREAM, unknown=False)
     async def find_orders(
         self,
         booking_reference: str,
@@ -185,7 +158,7 @@ class SandboxAirline:
         raw = await self._store.get(f"sandbox-airline:booking:{booking_reference}")
         return [await self.get_order(order_id) for order_id in json.loads(raw or b"[]")]
 
-    @_store_failures(unknown=True)
+    @store_failures_as_upstream(UPSTREAM, unknown=True)
     async def pay_order(self, order_id: str, amount: Decimal, currency: str) -> Payment:
         async with self._lock:
             order = await self.get_order(order_id)
@@ -209,7 +182,7 @@ class SandboxAirline:
             created_at=now,
         )
 
-    @_store_failures(unknown=True)
+    @store_failures_as_upstream(UPSTREAM, unknown=True)
     async def create_order_cancellation(self, order_id: str) -> OrderCancellation:
         order = await self.get_order(order_id)
         if order.cancelled_at is not None:
@@ -231,7 +204,7 @@ class SandboxAirline:
         )
         return cancellation
 
-    @_store_failures(unknown=True)
+    @store_failures_as_upstream(UPSTREAM, unknown=True)
     async def confirm_order_cancellation(self, cancellation_id: str) -> OrderCancellation:
         async with self._lock:
             raw = await self._store.get(f"sandbox-airline:cancellation:{cancellation_id}")

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from integrations.cache import Cache
+from integrations.cache import Cache, store_failures_as_upstream
 from integrations.errors import UpstreamError, UpstreamRejected
 from integrations.payments import (
     DuplicatePaymentReference,
@@ -125,6 +125,7 @@ class SandboxPayments:
 
     # --- PaymentProvider ----------------------------------------------------------------------
 
+    @store_failures_as_upstream(UPSTREAM, unknown=True)
     async def initialize(
         self,
         *,
@@ -158,10 +159,12 @@ class SandboxPayments:
             access_code=None,
         )
 
+    @store_failures_as_upstream(UPSTREAM, unknown=False)
     async def verify(self, reference: str) -> VerifiedPayment:
         """The transaction's current state; `PaymentNotFound` for an unknown reference."""
         return (await self._require_transaction(reference)).verified()
 
+    @store_failures_as_upstream(UPSTREAM, unknown=True)
     async def refund(
         self,
         *,
@@ -207,6 +210,7 @@ class SandboxPayments:
             await self._save_transaction(transaction.model_copy(update=changes))
         return refund.result()
 
+    @store_failures_as_upstream(UPSTREAM, unknown=False)
     async def list_refunds(self, reference: str) -> list[RefundResult]:
         """Every refund of the transaction, oldest first."""
         transaction = await self._require_transaction(reference)
@@ -217,6 +221,7 @@ class SandboxPayments:
                 found.append(_load(_Refund, raw).result())
         return found
 
+    @store_failures_as_upstream(UPSTREAM, unknown=False)
     async def get_refund(self, refund_id: str) -> RefundResult:
         """A refund recorded by `refund`; `PaymentNotFound` for an unknown id."""
         key = self._refund_key(require_reference(UPSTREAM, refund_id, field="refund_id"))
@@ -227,6 +232,7 @@ class SandboxPayments:
 
     # --- The sandbox checkout page ------------------------------------------------------------
 
+    @store_failures_as_upstream(UPSTREAM, unknown=True)
     async def complete(self, reference: str, *, succeed: bool) -> VerifiedPayment:
         """Pays (`succeed`) or declines a pending transaction, as the traveller would.
 

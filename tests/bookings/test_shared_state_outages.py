@@ -218,3 +218,26 @@ async def test_too_many_anonymous_holds_never_reach_the_airline(
             )  # fmt: skip
         holds = len(world.duffel.orders)
     assert holds == 5
+
+
+async def test_with_redis_down_a_payment_subscription_says_unavailable_and_no_more(
+    make_settings: Callable[..., Settings], private_redis: RedisServer
+) -> None:
+    from tests.bookings.live import GraphQLSocket, SandboxTrips, http_to, serving
+
+    settings = make_settings(redis_url=private_redis.url)
+    async with serving(settings) as server, http_to(server) as http:
+        booked = await SandboxTrips(http).book()
+        private_redis.stop()
+        async with GraphQLSocket.connect(
+            server, payload={"authorization": f"Bearer {booked.token}"}
+        ) as socket:
+            await socket.subscribe(
+                "1",
+                "subscription($ref: ID!) { paymentStatus(reference: $ref) { status } }",
+                {"ref": booked.payment},
+            )
+            event = await socket.receive("1")
+        private_redis.start()
+    assert event.codes == ["UPSTREAM_UNAVAILABLE"]
+    assert "Traceback" not in event.text
