@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from conversation import replies
-from conversation.parser import Intent, Parsed, PassengerFields, Slots, parse
+from conversation.reading import Intent, Parsed, PassengerFields, Slots, parse
 from conversation.session import EXPECTING, Session, Sessions, State
 from integrations.cache import Cache
 from integrations.store import ConversationRepository

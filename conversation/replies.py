@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from conversation.parser import Parsed, PassengerFields
+from conversation.reading import Parsed, PassengerFields
 from conversation.session import State
 from integrations.whatsapp import (
     Button,

@@ -11,6 +11,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+from conversation.reading import Expecting
 from integrations.sessions import SessionStore
 
 SESSION_TTL = timedelta(hours=24)
@@ -48,13 +49,13 @@ TRANSITIONS: dict[tuple[State, State], str] = {
 }
 
 # What a message is read as in each state (the parser's `expecting` hint).
-EXPECTING: dict[State, str | None] = {
+EXPECTING: dict[State, Expecting | None] = {
     State.INITIAL: None,
     State.SEARCHING: None,
-    State.VIEWING_RESULTS: "selection",
-    State.SELECTED_FLIGHT: "passenger",
-    State.COLLECTING_PASSENGERS: "passenger",
-    State.REVIEWING_BOOKING: "confirmation",
+    State.VIEWING_RESULTS: Expecting.SELECTION,
+    State.SELECTED_FLIGHT: Expecting.PASSENGER,
+    State.COLLECTING_PASSENGERS: Expecting.PASSENGER,
+    State.REVIEWING_BOOKING: Expecting.CONFIRMATION,
     State.AWAITING_PAYMENT: None,
     State.CONFIRMED: None,
 }

@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from conversation.parser import parse
+from conversation.reading import parse
 
 HERE = Path(__file__).parent
 BATCHES = sorted((HERE / "batches").glob("batch_*.jsonl"))

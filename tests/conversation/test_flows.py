@@ -15,7 +15,14 @@ import pytest
 
 from graphql_api.settings import Settings
 from tests.conversation.flows import Flow, Image, Pay, Say, Tap, Turn, When
-from tests.whatsapp.meta import SUPPORT_CONTACT, TRAVELLER, WhatsApp, choices_of, running_whatsapp, text_of
+from tests.whatsapp.meta import (
+    SUPPORT_CONTACT,
+    TRAVELLER,
+    WhatsApp,
+    choices_of,
+    running_whatsapp,
+    text_of,
+)
 
 FLOW_DIR = Path(__file__).with_name("flows")
 BATCHES = sorted(p.stem for p in FLOW_DIR.glob("batch_*.py"))

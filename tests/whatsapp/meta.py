@@ -99,7 +99,9 @@ def choices_of(message: dict[str, Any]) -> list[tuple[str, str, bool]]:
         return []
     interactive = message["interactive"]
     if interactive["type"] == "button":
-        return [(b["reply"]["id"], b["reply"]["title"], False) for b in interactive["action"]["buttons"]]
+        return [
+            (b["reply"]["id"], b["reply"]["title"], False) for b in interactive["action"]["buttons"]
+        ]
     if interactive["type"] == "list":
         return [(r["id"], r["title"], True) for r in rows_of(message)]
     return []
@@ -170,9 +172,7 @@ class WhatsApp:
         message["text"] = {"body": text}
         return await self._answered(payload, wa_id or user_id or "")
 
-    async def send_image(
-        self, caption: str | None, wa_id: str = TRAVELLER
-    ) -> list[dict[str, Any]]:
+    async def send_image(self, caption: str | None, wa_id: str = TRAVELLER) -> list[dict[str, Any]]:
         payload, message = self._payload("whatsapp_webhook_text.json", wa_id, None)
         message.pop("text")
         message["type"] = "image"

@@ -1,0 +1,268 @@
+"""People in a message: how many travel and how old the children are, and a passenger's name,
+title, gender, email and phone."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+from conversation.reading.lexicon import (
+    BARE_NUMBER,
+    COMMON_WORDS,
+    NUM,
+    NUMBER_WORDS,
+    SEPARATOR,
+    Word,
+    number_of,
+    word_set,
+    words_pattern,
+)
+from conversation.reading.state import ReadingState
+
+_NAME_FILLER = word_set(
+    """
+    my name names is i am i'm im it's its this here are and the please pls plz abeg sir ma
+    details detail passenger full email e-mail phone number mobile dob date of birth born on
+    title gender sex to it as called me call no. thanks thank you kindly below use
+    """
+)
+
+# Honorifics Nigerians put before names that do not belong on a ticket.
+_HONORIFICS = {
+    "chief": None,
+    "alhaji": "m",
+    "alh": "m",
+    "mallam": "m",
+    "malam": "m",
+    "alhaja": "f",
+    "hajia": "f",
+    "hajiya": "f",
+    "pastor": None,
+    "engr": None,
+    "engineer": None,
+    "barr": None,
+    "barrister": None,
+    "prof": None,
+    "professor": None,
+    "hon": None,
+    "rev": None,
+    "evang": None,
+    "deacon": "m",
+    "deaconess": "f",
+}
+_TITLES = {
+    "mr": "mr",
+    "mister": "mr",
+    "mrs": "mrs",
+    "ms": "ms",
+    "miss": "miss",
+    "dr": "dr",
+    "doctor": "dr",
+}
+_GENDER_OF_TITLE = {"mr": "m", "mrs": "f", "ms": "f", "miss": "f"}
+_GENDERS = {"male": "m", "m": "m", "man": "m", "boy": "m", "female": "f", "f": "f", "woman": "f"}
+
+_EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+_PHONE_NG = re.compile(
+    r"(?<![\w+])(?:\+?\s?234[\s\-.]*(?:\(0\)[\s\-.]*|0)?|0)[789][01]\d(?:[\s\-.]?\d){7}(?!\d)"
+)
+_PHONE_INTERNATIONAL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[\s\-.]?\(?\d{1,4}\)?){2,5}(?!\d)")
+
+_NAME_LABEL = re.compile(
+    r"(?<![^\s,;|])(?:my\s+|the\s+|passenger'?s?\s+)?(?P<label>full\s*names?|first\s*names?|"
+    r"given\s*names?|firstname|other\s*names?|middle\s*names?|surname|last\s*name|lastname|"
+    r"family\s*name|names?)\s*(?:[:=\-]+|\bis\b|\bna\b)\s*"
+)
+_TITLE_LABEL = re.compile(
+    r"\btitle\s*(?:[:=\-]|\bis\b|\bshould\s+be\b|\bna\b)\s*(?P<v>mrs|mr|ms|miss|dr)\b\.?"
+)
+_GENDER_LABEL = re.compile(
+    r"\b(?:gender|sex)\s*(?:[:=\-]|\bis\b)\s*(?P<v>male|female|man|woman|m|f)\b"
+)
+_TITLE = re.compile(r"\b(?P<t>mrs|mr|ms|miss|dr|mister|doctor)\b\.?(?=\s+[^\W\d_])")
+_TITLE_ALONE = re.compile(r"\b(?P<t>mrs|mr|ms|miss|dr)\b\.?")
+_GENDER = re.compile(r"\b(?P<g>male|female)\b|(?:^|(?<=[,;|\n]))\s*(?P<letter>m|f)\s*(?=$|[,;|\n])")
+_HONORIFIC = re.compile(rf"\b(?P<h>{words_pattern(_HONORIFICS)})\b\.?")
+
+_ADULT_NOUNS = (
+    r"adults?|adlts?|adult|grown[\s-]?ups?|people|persons?|pple|ppl|passengers?|pax|"
+    r"travell?ers?|tickets?|seats?"
+)
+_CHILD_NOUNS = r"children|child|childrn|kids?|pikins?|pickins?|boys?|girls?|sons?|daughters?|teens?"
+_INFANT_NOUNS = r"infants?|bab(?:y|ies)|toddlers?|newborns?|lap\s+infants?"
+_COUNT = re.compile(
+    rf"\b{NUM}\s*(?:x\s*)?(?P<noun>{_ADULT_NOUNS}|{_CHILD_NOUNS}|{_INFANT_NOUNS})\b"
+)
+_COUNT_AFTER = re.compile(
+    r"\b(?P<noun>adults?|children|kids|infants|babies|passengers|pax)\s*[:=x]?\s*(?P<n>\d{1,2})\b"
+)
+_MY_CHILD = re.compile(rf"\b(?:my|our)\s+(?P<noun>{_CHILD_NOUNS}|{_INFANT_NOUNS})\b")
+_COMPANIONS = (
+    r"wife|husband|hubby|spouse|partner|fianc[eé]e?|friends?|brothers?|sisters?|bro|sis|"
+    r"colleagues?|mum|mom|mother|dad|father|parents|boss|oga|madam|mama|papa|mummy|daddy|"
+    r"cousins?|uncle|aunt(?:y|ie)?|missus|wifey|girlfriend|boyfriend|padi|paddy|guy"
+)
+_ME_AND = re.compile(
+    rf"\b(?:me|myself|i)\s*(?:and|&|n|plus|with|\+)\s*(?:my\s+|our\s+)?"
+    rf"(?:{NUM}\s+)?(?P<who>{_COMPANIONS})\b"
+)
+_AND_ME = re.compile(
+    rf"\bmy\s+(?P<who>{_COMPANIONS})\s+(?:and|&|n)\s+(?:i|me|myself)\b|"
+    rf"\b(?:with|plus)\s+(?:my|our)\s+(?P<with>{_COMPANIONS})\b"
+)
+_ME_WITH_KIDS = re.compile(r"\b(?:me|myself|i)\s*(?:and|&|with|plus|\+)\s")
+_SOLO = re.compile(
+    r"\b(?:just\s+me|only\s+me|me\s+alone|myself\s+alone|just\s+myself|only\s+myself|"
+    r"by\s+myself|na\s+only\s+me|solo|alone|one\s+person)\b"
+)
+_GROUP = re.compile(
+    rf"\b(?:we\s+are|we're|we\s+be|party\s+of|group\s+of|family\s+of|total\s+of)\s+{NUM}\b|"
+    rf"\b{NUM.replace('<n>', '<n2>')}\s+of\s+us\b"
+)
+_FOR_N = re.compile(
+    rf"\bfor\s+(?P<n>\d|{words_pattern(NUMBER_WORDS)})\b"
+    r"(?!\s*(?:days?|nights?|weeks?|months?|hours?|hrs?|am|pm|k\b|naira|[:./\-]\d))"
+)
+
+
+def _passenger_kind(noun: str) -> str:
+    if re.fullmatch(_INFANT_NOUNS, noun):
+        return "infants"
+    if re.fullmatch(_CHILD_NOUNS, noun):
+        return "children"
+    return "adults"
+
+
+def _is_name_word(word: Word) -> bool:
+    return (
+        word.low.isalpha() or bool(re.fullmatch(r"[^\W\d_]+(?:'[^\W\d_]+)*", word.low))
+    ) and word.low not in COMMON_WORDS
+
+
+def _tidy_name(words: list[Word], cased: str) -> str:
+    """The words as written, joined as in the message ("Adebayo-Smith"); all-lower or all-upper
+    names are put in title case."""
+    parts = [words[0].cased]
+    for previous, word in itertools.pairwise(words):
+        joiner = cased[previous.end : word.start]
+        parts.append(("-" if joiner == "-" else " ") + word.cased)
+    name = "".join(parts)
+    if name.islower() or name.isupper():
+        name = name.title()
+    return name
+
+
+class PeopleReading(ReadingState):
+    """Reads the travellers and a passenger's details."""
+
+    def _contacts(self) -> None:
+        email = self.buf.take_first(_EMAIL)
+        if email is not None:
+            self.email = self.buf.cased[email.start() : email.end()]
+        phone = self.buf.take_first(_PHONE_NG) or self.buf.take_first(_PHONE_INTERNATIONAL)
+        if phone is not None:
+            self.phone = self.buf.cased[phone.start() : phone.end()].strip()
+
+    def _name_labels(self) -> None:
+        title = self.buf.take_first(_TITLE_LABEL)
+        if title is not None:
+            self.title = _TITLES[title.group("v")]
+        gender = self.buf.take_first(_GENDER_LABEL)
+        if gender is not None:
+            self.gender = _GENDERS[gender.group("v")]
+        for label in list(_NAME_LABEL.finditer(self.buf.rest)):
+            end = len(self.buf.rest)
+            separator = SEPARATOR.search(self.buf.rest, label.end())
+            if separator is not None:
+                end = separator.start()
+            words = self._name_words(self.buf.words(label.end(), end))
+            if not words:
+                continue
+            name = _tidy_name(words, self.buf.cased)
+            kind = label.group("label").replace(" ", "")
+            if kind.startswith(("first", "given", "firstname")):
+                self.given_name = name
+            elif kind.startswith(("surname", "last", "family")):
+                self.family_name = name
+            elif kind.startswith(("other", "middle")):
+                continue
+            else:
+                self.full_name = name
+            self.buf.blank(label.start(), words[-1].end)
+
+    def _name_words(self, words: list[Word]) -> list[Word]:
+        """The leading words that can be a name; a title or honorific before them is noted."""
+        taken: list[Word] = []
+        for word in words:
+            if word.low in _TITLES or word.low in _HONORIFICS:
+                if not taken:
+                    self._title_or_honorific(word.low)
+                    self.buf.blank(word.start, word.end)
+                    continue
+                break
+            if not _is_name_word(word):
+                break
+            taken.append(word)
+        return taken
+
+    def _title_or_honorific(self, word: str) -> None:
+        if word in _TITLES:
+            self.title = self.title or _TITLES[word]
+        elif _HONORIFICS.get(word):
+            self.gender = self.gender or _HONORIFICS[word]
+
+    def _counts(self) -> None:
+        def put(kind: str, n: int) -> None:
+            self.counts.setdefault(kind, n)
+
+        for match in self.buf.take(_COUNT) + self.buf.take(_COUNT_AFTER):
+            put(_passenger_kind(match["noun"]), number_of(match["n"]))
+        for match in self.buf.take(_MY_CHILD):
+            put(_passenger_kind(match["noun"]), 1)
+        for match in self.buf.take(_ME_AND) + self.buf.take(_AND_ME):
+            companions = number_of(match["n"]) if match.groupdict().get("n") else 1
+            who = match["who"] or match.groupdict().get("with")
+            put("adults", 1 + (2 if who == "parents" else companions))
+        if self.buf.take(_SOLO):
+            put("adults", 1)
+        for match in self.buf.take(_GROUP):
+            put("adults", number_of(match["n"] or match["n2"]))
+        if "adults" not in self.counts and (for_n := self.buf.take_first(_FOR_N)):
+            put("adults", number_of(for_n["n"]))
+        if "adults" not in self.counts and self.counts and _ME_WITH_KIDS.search(self.buf.low):
+            put("adults", 1)  # "me and my 2 kids"
+        if self.edit_field == "passengers" and not self.counts:
+            number = self.buf.take_first(BARE_NUMBER)
+            if number is not None:
+                put("adults", number_of(number["n"]))  # "change passengers to 3"
+
+    def _passenger(self) -> None:
+        if not self.passenger_context:
+            title = _TITLE.search(self.buf.rest)
+            if title is None or title["t"] == "miss":
+                return
+        for match in self.buf.take(_TITLE) + self.buf.take(_TITLE_ALONE):
+            self.title = self.title or _TITLES[match["t"]]
+        for match in self.buf.take(_HONORIFIC):
+            self._title_or_honorific(match["h"])
+        for match in self.buf.take(_GENDER):
+            self.gender = self.gender or _GENDERS[match["g"] or match["letter"]]
+        if self.gender is None and self.title in _GENDER_OF_TITLE:
+            self.gender = _GENDER_OF_TITLE[self.title]
+        if self.full_name or self.given_name or self.family_name:
+            return
+        words = [w for w in self.buf.words() if w.low not in _NAME_FILLER]
+        if not 1 <= len(words) <= 5 or not all(_is_name_word(w) for w in words):
+            return
+        name = _tidy_name(words, self.buf.cased)
+        if self.buf.cased[words[0].end : words[1].start if len(words) > 1 else 0] == "/":
+            # The airline way, "OKAFOR/CHINEDU": family name first.
+            self.family_name, self.given_name = name.split()[0], " ".join(name.split()[1:])
+            self.full_name = f"{self.given_name} {self.family_name}"
+        elif self.edit_part == "given":
+            self.given_name = name
+        elif self.edit_part == "family":
+            self.family_name = name
+        else:
+            self.full_name = name
+        self.buf.blank(words[0].start, words[-1].end)
