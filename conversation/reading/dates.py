@@ -19,6 +19,7 @@ from conversation.reading.lexicon import (
     number_of,
     words_pattern,
 )
+from conversation.reading.slots import Expecting
 from conversation.reading.state import ReadingState
 
 # Dates. Each pattern is tried on what is left of the message, most specific first.
@@ -40,7 +41,8 @@ _MONTH_DAY = re.compile(
     rf"(?:,?\s*(?P<y>\d{{4}})\b)?"
 )
 _RELATIVE_DATE = re.compile(
-    r"\b(?P<word>today|tonight|tonite|(?:the\s+)?day\s+after\s+(?:tomorrow|tmrw|tmr)|"
+    r"\b(?P<word>today|tonight|tonite|2nite|2night|2day|tonyt|(?:the\s+)?day\s+after\s+"
+    r"(?:tomorrow|tmrw|tmr)|"
     r"next\s+tomorrow|next\s+tmrw|tomorrow|tomorow|tommorow|tommorrow|tomorro|tomoro|tmrw|tmr|"
     r"tmrow|tmw|2moro|2morrow|2mrw|2mor|this\s+weekend|next\s+weekend|weekend|"
     r"(?:next|this|coming)\s+(?:week|month)|later\s+this\s+(?:week|month))\b"
@@ -74,6 +76,38 @@ _DAY_ONLY = re.compile(
     r"\b(?P<pre>on|by|back|returning|return|till|until|from|to)\s+(?:on\s+)?(?:the\s+)?"
     r"(?P<d>\d{1,2})(?:st|nd|rd|th)\b"
 )
+# "next week friday", "friday next week": that day of next week.
+_NEXT_WEEK_DAY = re.compile(
+    rf"\bnext\s+week\s+(?:on\s+)?(?P<wd>{words_pattern(WEEKDAYS)})\b|"
+    rf"\b(?:on\s+)?(?P<wd2>{words_pattern(WEEKDAYS)})\s+(?:of\s+)?next\s+week\b"
+)
+# "friday the 18th": the next 18th that is a Friday.
+_WEEKDAY_DAY = re.compile(
+    rf"\b(?:on\s+|this\s+|next\s+)?(?P<wd>{words_pattern(WEEKDAYS)})\s*,?\s*(?:the\s+)?"
+    rf"(?P<d>\d{{1,2}})(?:st|nd|rd|th)\b(?!\s*(?:of\s+)?{MONTH})"
+)
+# "15th next month", "next month 15th".
+_NEXT_MONTH_DAY = re.compile(
+    r"\b(?:on\s+)?(?:the\s+)?(?P<d>\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?next\s+month\b|"
+    r"\bnext\s+month\s*,?\s*(?:on\s+)?(?:the\s+)?(?P<d2>\d{1,2})(?:st|nd|rd|th)?\b"
+)
+# "return after one week", "coming back in 5 days", "for 2 weeks": the return, from the departure.
+_RETURN_AFTER = re.compile(
+    rf"\b(?:and\s+)?(?:return(?:ing)?|back|com(?:e|ing)\s+back|fly\s+back)\s+(?:after|in)\s+"
+    rf"{NUM}\s+(?P<unit>days?|weeks?|nights?)\b|"
+    rf"\b(?:for|stay(?:ing)?\s+(?:for\s+)?|spend(?:ing)?)\s+{NUM.replace('<n>', '<n2>')}\s+"
+    r"(?P<unit2>days?|weeks?|nights?)\b"
+)
+# "lagos to kano 27th": an ordinal with no month is a day of the month ("the 2nd one" is not).
+_BARE_ORDINAL = re.compile(
+    r"(?<![\d/.\-])\b(?P<d>\d{1,2})(?:st|nd|rd|th)\b"
+    r"(?!\s*(?:one|option|choice|flight|offer|passenger|adult|child|person|time)s?\b)"
+)
+# The whole answer to "what date?": "18th", "the 20".
+_ONLY_DAY = re.compile(r"^\W*(?:on\s+)?(?:the\s+)?(?P<d>\d{1,2})(?:st|nd|rd|th)?\W*$")
+# A past date this recent is a travel date that has passed, not a date of birth.
+_RECENT_PAST_DAYS = 3 * 366
+
 _RETURN_BEFORE = re.compile(
     r"\b(?:return(?:ing)?|back|till|until)\b(?:\s+(?:to|from)\s+[^\W\d_]+(?:\s+[^\W\d_]+)?)?"
     r"(?:\s+(?:flight|ticket|trip|date|day))?(?:\s*(?:is|:|=|on|by|for|to|-))*\s*(?:the\s+)?$"
@@ -111,7 +145,9 @@ class _DateMention(NamedTuple):
 class _DateSpec:
     """A date as written, resolved against an anchor (today, or the departure for a return)."""
 
-    kind: str  # "exact", "month_day", "weekday", "next_weekday", "day", "offset", "vague"
+    # "exact", "month_day", "holiday", "weekday", "next_weekday", "weekday_day", "day",
+    # "next_month_day", "offset", "after" (days after the anchor) or "vague"
+    kind: str
     year: int | None = None
     month: int = 0
     day: int = 0
@@ -121,7 +157,7 @@ class _DateSpec:
     def resolve(self, today: date, anchor: date) -> date | None:
         if self.kind == "exact" and self.year is not None:
             return _safe_date(self.year, self.month, self.day)
-        if self.kind == "month_day":
+        if self.kind in ("month_day", "holiday"):
             for year in range(anchor.year, anchor.year + 5):
                 found = _safe_date(year, self.month, self.day)
                 if found is not None and found >= anchor:
@@ -143,8 +179,22 @@ class _DateSpec:
             while found < anchor:
                 found += timedelta(days=7)
             return found
+        if self.kind == "weekday_day":
+            found = anchor
+            for _ in range(430):
+                if found.day == self.day and found.weekday() == self.weekday:
+                    return found
+                found += timedelta(days=1)
+            return _DateSpec("day", day=self.day).resolve(today, anchor)
+        if self.kind == "next_month_day":
+            year, month = (
+                (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
+            )
+            return _safe_date(year, month, self.day)
         if self.kind == "offset":
             return today + timedelta(days=self.days)
+        if self.kind == "after":
+            return anchor + timedelta(days=self.days) if anchor != today else None
         return None
 
 
@@ -208,19 +258,48 @@ class DateReading(ReadingState):
             m, d = int(match["m"]), int(match["d"])
             if _safe_date(2024, m, d):
                 add(match, _DateSpec("month_day", None, m, d))
+        for match in list(_NEXT_MONTH_DAY.finditer(self.buf.rest)):
+            day = int(match["d"] or match["d2"])
+            if 1 <= day <= 31:
+                add(match, _DateSpec("next_month_day", day=day))
+        for match in list(_NEXT_WEEK_DAY.finditer(self.buf.rest)):
+            add(match, _DateSpec("next_weekday", weekday=WEEKDAYS[match["wd"] or match["wd2"]]))
+        if not self.passenger_context:
+            for match in list(_WEEKDAY_DAY.finditer(self.buf.rest)):
+                spec = _DateSpec("weekday_day", day=int(match["d"]), weekday=WEEKDAYS[match["wd"]])
+                add(match, spec)
         for match in list(_RELATIVE_DATE.finditer(self.buf.rest)):
             add(match, self._relative(match["word"]))
         for match in list(_HOLIDAY.finditer(self.buf.rest)):
             month, day = _HOLIDAYS[" ".join(match["h"].split())]
-            add(match, _DateSpec("month_day", None, month, day))
+            add(match, _DateSpec("holiday", None, month, day))
         for match in list(_IN_DAYS.finditer(self.buf.rest)):
             n = number_of(match["n"] or match["n2"])
             unit = match["unit"] or match["unit2"]
             add(match, _DateSpec("offset", days=n * (7 if unit.startswith("week") else 1)))
+        for match in list(_RETURN_AFTER.finditer(self.buf.rest)):
+            n = number_of(match["n"] or match["n2"])
+            unit = match["unit"] or match["unit2"]
+            add(match, _DateSpec("after", days=n * (7 if unit.startswith("week") else 1)))
         self._weekdays(add)
         for match in list(_DAY_ONLY.finditer(self.buf.rest)):
             add(match, _DateSpec("day", day=int(match["d"])), start=match.start("d"))
+        self._bare_days(add)
         self._assign_dates(sorted(found, key=lambda mention: mention.start))
+
+    def _bare_days(self, add: Callable[[re.Match[str], _DateSpec], None]) -> None:
+        """ "27th" with no month; a whole answer "18" when a date was asked for."""
+        if self.passenger_context:
+            return
+        choosing = self.expecting in (Expecting.SELECTION, Expecting.CONFIRMATION)
+        for match in list(_BARE_ORDINAL.finditer(self.buf.rest)):
+            day = int(match["d"])
+            if 1 <= day <= 31 and not (choosing and day <= 10):
+                add(match, _DateSpec("day", day=day))
+        if self.expecting in (Expecting.DATE, Expecting.RETURN_DATE):
+            match = _ONLY_DAY.match(self.buf.rest)
+            if match is not None and 1 <= int(match["d"]) <= 31:
+                add(match, _DateSpec("day", day=int(match["d"])))
 
     def _weekdays(self, add: Callable[[re.Match[str], _DateSpec], None]) -> None:
         bare_allowed = not self.passenger_context  # "Sunday Adeyemi" is a name, not a date
@@ -234,8 +313,8 @@ class DateReading(ReadingState):
 
     def _relative(self, word: str) -> _DateSpec:
         word = " ".join(word.split())
-        if word in {"today", "tonight", "tonite"}:
-            if word != "today":
+        if word in {"today", "tonight", "tonite", "2nite", "2night", "2day", "tonyt"}:
+            if word not in ("today", "2day"):
                 self.time_of_day = self.time_of_day or "night"
             return _DateSpec("offset", days=0)
         if word.startswith(("next tom", "next tm")) or "after" in word:
@@ -264,6 +343,13 @@ class DateReading(ReadingState):
                 kinds = {first.spec.kind, second.spec.kind}
                 if kinds & {"weekday", "next_weekday"} and kinds & {"exact", "month_day", "day"}:
                     found.remove(first if first.spec.kind.endswith("weekday") else second)
+        # "Christmas day 25th dec", "christmas, 24th": the calendar date says which day.
+        written = [m for m in found if m.spec.kind in ("exact", "month_day", "day")]
+        for holiday in [m for m in found if m.spec.kind == "holiday"]:
+            if any(
+                abs(m.start - holiday.end) <= 3 or abs(holiday.start - m.end) <= 3 for m in written
+            ):
+                found.remove(holiday)
         plain: list[_DateMention] = []
         returns: list[_DateMention] = []
         previous: _DateMention | None = None
@@ -282,16 +368,25 @@ class DateReading(ReadingState):
             if role == "dob" or self.edit_field == "dob":
                 if mention.spec.kind == "exact":
                     self.born_on = self.born_on or mention.spec.resolve(self.today, self.today)
-            elif role == "return":
+            elif (
+                role == "return"
+                or mention.spec.kind == "after"
+                or self.expecting is Expecting.RETURN_DATE
+            ):
                 returns.append(mention)
             else:
                 plain.append(mention)
         for mention in plain:
             when = mention.spec.resolve(self.today, self.today)
-            if when is None:
+            if when is None or when == self.departure_date:
                 continue
             if mention.spec.kind == "exact" and when < self.today:
-                self.born_on = self.born_on or when  # no flight leaves in the past
+                # No flight leaves in the past: a recent date is a trip's, said to have passed.
+                recent = (self.today - when).days <= _RECENT_PAST_DAYS
+                if recent and not self.passenger_context:
+                    self.past_date = self.past_date or when
+                else:
+                    self.born_on = self.born_on or when
             elif self.departure_date is None:
                 self.departure_date = when
             else:

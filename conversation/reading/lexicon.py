@@ -105,6 +105,7 @@ GREETING = re.compile(
     r"evening|day)|gud\s+(?:morning|afternoon|evening|day)|gm|how\s+far|howfar|how\s+you\s+dey|"
     r"how\s+body|wetin\s+dey|wassup|whatsup|what'?s\s+up|sup|yo|hola|bawo|sannu|kedu|ndewo|"
     r"e\s*kaaro|ekaaro|e\s*kasan|e\s*kale|how\s+are\s+you(?:\s+doing)?|how'?s\s+it\s+going|"
+    r"howfa|how\s+fa|how\s+una\s+dey|how\s+r\s+u|how\s+are\s+u|hw\s+far|"
     r"compliments\s+of\s+the\s+season)(?:\s+(?:sir|ma|o+|there|bro|boss|guys|team|sureflights|"
     r"dear|na))*\b[\s,.!?]*"
 )
@@ -137,6 +138,88 @@ STATUS = re.compile(
     r"payment\s+(?:confirmed|successful|done|status)|"
     r"is\s+my\s+(?:ticket|booking|flight)\s+confirmed)\b"
 )
+# Small talk, answered like a greeting: who the assistant is, how it is doing.
+SMALL_TALK = re.compile(
+    r"\b(?:are\s+(?:you|u)\s+(?:a\s+|an\s+)?(?:robot|bot|human|real|machine|ai|person)|"
+    r"who\s+(?:are|r)\s+(?:you|u)|what(?:'?s|\s+is)\s+your\s+name|how\s+(?:is|'?s)\s+(?:work|"
+    r"business|your\s+day)|how\s+(?:are|r)\s+(?:you|u)\s+doing|hope\s+you(?:'re|\s+are)\s+"
+    r"(?:fine|good|well)|nice\s+one|good\s+job|well\s+done|you\s+(?:dey|are)\s+(?:try|good)|"
+    r"lol+|haha+|hehe+)\b|[😂🤣😊😁]"
+)
+THANKS = re.compile(
+    r"\b(?:thanks?(?:\s+(?:a\s+lot|so\s+much|very\s+much|plenty|o+|sir|ma|boss|bro|dear))*|"
+    r"thank\s*(?:you|u|yu|ya)(?:\s+(?:so|very)\s+much)?|thankyou|thx|tnx|tnks|tnk\s*u|tanx|"
+    r"tanks|tank\s*(?:you|u)|ty|appreciate(?:d)?|i\s+appreciate(?:\s+it)?|much\s+appreciated|"
+    r"god\s+bless(?:\s+(?:you|u))?|bless\s+(?:you|u)|e\s*se(?:\s+gan|\s+o+)?|daalu|nagode|"
+    r"na\s*gode|grateful)\b|🙏+|❤️?|👏+"
+)
+# Wanting a person: customer care, an agent, a human.
+HANDOFF = re.compile(
+    r"\b(?:(?:talk|speak|chat)\s+(?:to|with)\s+(?:a\s+|an\s+|your\s+|the\s+|one\s+|some\s+)?"
+    r"(?:human|person|agent|someone|somebody|real\s+(?:person|human)|customer\s+(?:care|service|"
+    r"support)|support|staff|representative|rep|operator|manager|team|officer)|"
+    r"customer\s*(?:care|service|support|rep)|human\s+(?:being|agent)|real\s+(?:person|human)|"
+    r"live\s+agent|(?:an\s+|your\s+)?agent|representative|support\s+(?:number|line|team)|"
+    r"help\s*line|hotline|call\s+centre|call\s+center|contact\s+(?:you|your\s+office|support)|"
+    r"your\s+(?:office|phone)\s+number|connect\s+me\s+(?:to|with)\s+\w+)\b"
+)
+# What a status check is worried about.
+TICKET_CONCERN = re.compile(
+    r"\b(?:(?:never|not|no|didn'?t|did\s+not|haven'?t|have\s+not|hasn'?t|yet\s+to|no\s+see|"
+    r"never\s+see|don'?t|do\s+not)\s+(?:\w+\s+){0,2}(?:receive[d]?|recieve[d]?|get|got|gotten|"
+    r"see|seen)\b(?:\s+\w+){0,3}?\s+(?:e-?ticket|ticket|confirmation|itinerary|booking|email|"
+    r"mail|sms)s?|(?:where|wia)\s+(?:is\s+)?my\s+(?:e-?ticket|ticket|itinerary)|"
+    r"(?:paid|pay|payment)\b(?:.*?)\b(?:nothing|no\s+ticket|no\s+confirmation|not\s+confirmed|"
+    r"no\s+reply|no\s+response|no\s+update|still\s+pending|never\s+confirm))\b"
+)
+REFUND_CONCERN = re.compile(
+    r"\b(?:refund(?:ed|s)?|money\s+back|reimburs\w*|my\s+money|return\s+my\s+money|"
+    r"(?:flight|ticket|booking)\s+(?:was\s+|got\s+|don\s+|has\s+been\s+|is\s+)?"
+    r"cancel+(?:l?ed)?|(?:they|airline|airlines)\s+(?:\w+\s+)?cancel+(?:l?ed)?)\b"
+)
+# Short questions answered in a line.
+QUESTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(
+        r"\b(?:bag(?:s|gage|age|ages)?|luggage|luggages|laguage|lugage|lagguage|kg|kgs|kilos?|"
+        r"kilogram(?:me)?s?|suitcases?|hand\s*luggage|carry[\s-]?on|checked\s+bags?|"
+        r"allowance)\b"
+    ), "baggage"),
+    (re.compile(
+        r"\b(?:pay(?:ment)?\s+(?:with|by|via|through|using|in)\s+(?:card|transfer|bank|ussd|cash|"
+        r"crypto|pos|dollars?|naira|usd)|bank\s+transfer|transfer|ussd|debit\s+card|credit\s+card|"
+        r"master\s*card|verve|paystack|payment\s+(?:methods?|options?)|how\s+(?:do|can|will|to)\s+"
+        r"i\s+pay|how\s+to\s+pay|accept\s+(?:card|cards|transfer|cash|dollars?)|pay\s+with\s+card|"
+        r"pay\s+cash|card\s+payment)\b"
+    ), "payment_methods"),
+    (re.compile(
+        r"\b(?:visas?|passport|documents?|id\s+card|nin|international\s+passport|yellow\s+card|"
+        r"vaccination)\b"
+    ), "documents"),
+)  # fmt: skip
+QUESTION_CUE = re.compile(
+    r"\?|\b(?:how|what|which|can|could|do|does|is|are|will|should|may|abeg|pls|please|how\s+many|"
+    r"how\s+much|allowed|free|include[sd]?|accept|wetin|fit)\b"
+)
+# Asking for other options than those shown.
+BROWSE: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(
+        r"\b(?:cheaper|less\s+expensive|lower\s+(?:price|fare)s?|too\s+(?:expensive|costly|much)|"
+        r"e\s+(?:too\s+)?cost|costly|anything\s+cheap|something\s+cheap|cheap\s+one|reduce)\b"
+    ), "cheaper"),
+    (re.compile(r"\b(?:earlier|sooner|before\s+that)\b"), "earlier"),
+    (re.compile(r"\b(?:later|after\s+that)\b"), "later"),
+    (re.compile(r"\b(?:faster|quicker|shorter|shortest)\b"), "faster"),
+    (re.compile(
+        r"\b(?:(?:show|see|send|give\s+me|list|any)\s+(?:me\s+)?(?:more|other|another|others|"
+        r"the\s+rest)|more\s+(?:options?|flights?|results?)|other\s+(?:options?|flights?|"
+        r"airlines?)|next\s+(?:page|options?|ones?)|see\s+more|show\s+more|more)\b"
+    ), "more"),
+)  # fmt: skip
+BROWSE_ONLY = re.compile(
+    r"\b(?:options?|flights?|ones?|fares?|prices?|please|pls|abeg|any|"
+    r"anything|something|show|see|me|get|do|you|have|are|there|is|the)\b"
+)
+
 SEARCH_WORDS = re.compile(
     r"\b(?:flights?|fly|flying|flite|travel(?:l?ing|s)?|tickets?|trip|fares?|airfare|"
     r"book(?:ing)?\s+(?:a\s+|me\s+|for\s+)?(?:flight|ticket|seat)|want\s+to\s+book|book\s+me|"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 
 from conversation.reading.lexicon import (
     BARE_NUMBER,
@@ -24,6 +25,7 @@ _NAME_FILLER = word_set(
     my name names is i am i'm im it's its this here are and the please pls plz abeg sir ma
     details detail passenger full email e-mail phone number mobile dob date of birth born on
     title gender sex to it as called me call no. thanks thank you kindly below use
+    baby infant child kid son daughter
     """
 )
 
@@ -58,6 +60,7 @@ _TITLES = {
     "miss": "miss",
     "dr": "dr",
     "doctor": "dr",
+    "master": "mr",  # a boy's title; airlines ticket him as MR
 }
 _GENDER_OF_TITLE = {"mr": "m", "mrs": "f", "ms": "f", "miss": "f"}
 _GENDERS = {"male": "m", "m": "m", "man": "m", "boy": "m", "female": "f", "f": "f", "woman": "f"}
@@ -79,8 +82,8 @@ _TITLE_LABEL = re.compile(
 _GENDER_LABEL = re.compile(
     r"\b(?:gender|sex)\s*(?:[:=\-]|\bis\b)\s*(?P<v>male|female|man|woman|m|f)\b"
 )
-_TITLE = re.compile(r"\b(?P<t>mrs|mr|ms|miss|dr|mister|doctor)\b\.?(?=\s+[^\W\d_])")
-_TITLE_ALONE = re.compile(r"\b(?P<t>mrs|mr|ms|miss|dr)\b\.?")
+_TITLE = re.compile(r"\b(?P<t>mrs|mr|ms|miss|dr|mister|doctor|master)\b\.?(?=\s+[^\W\d_])")
+_TITLE_ALONE = re.compile(r"\b(?P<t>mrs|mr|ms|miss|dr|master)\b\.?")
 _GENDER = re.compile(r"\b(?P<g>male|female)\b|(?:^|(?<=[,;|\n]))\s*(?P<letter>m|f)\s*(?=$|[,;|\n])")
 _HONORIFIC = re.compile(rf"\b(?P<h>{words_pattern(_HONORIFICS)})\b\.?")
 
@@ -97,6 +100,40 @@ _COUNT_AFTER = re.compile(
     r"\b(?P<noun>adults?|children|kids|infants|babies|passengers|pax)\s*[:=x]?\s*(?P<n>\d{1,2})\b"
 )
 _MY_CHILD = re.compile(rf"\b(?:my|our)\s+(?P<noun>{_CHILD_NOUNS}|{_INFANT_NOUNS})\b")
+# One child named without "my": "my wife and baby", "with baby".
+_AND_CHILD = re.compile(
+    r"\b(?:and|&|plus|with|n)\s+(?:the\s+|a\s+|one\s+)?(?:little\s+|small\s+)?"
+    r"(?P<noun>baby|infant|toddler|newborn|child|kid|son|daughter|boy|girl|pikin)\b"
+)
+_SINGLE_CHILD_NOUNS = r"child|kid|son|daughter|boy|girl|pikin|pickin|teen"
+_PLURAL_CHILD_NOUNS = r"children|childrn|kids|sons|daughters|boys|girls|pikins|pickins|teens"
+_AGE_WORDS = words_pattern(NUMBER_WORDS)
+_AGE_UNIT = r"(?P<unit>y(?:ea)?rs?|yrs?|yo|y/o|months?|mths?|mnths?|mos?|weeks?|wks?)"
+# "my 5 year old son", "a 6 months old baby", "my 2-year-old".
+_AGED_CHILD = re.compile(
+    rf"\b(?P<age>\d{{1,2}}|{_AGE_WORDS})\s*-?\s*{_AGE_UNIT}\s*-?\s*(?:old\s+)?"
+    rf"(?P<noun>{_SINGLE_CHILD_NOUNS}|{_INFANT_NOUNS}|twins)?\b"
+)
+# "2 kids (7 and 10)", "twins (3 yrs)", "our 2 boys, aged 4 and 9".
+_CHILDREN_AGES = re.compile(
+    rf"\b(?:(?P<n>\d|{_AGE_WORDS})\s+)?(?P<noun>{_PLURAL_CHILD_NOUNS}|{_SINGLE_CHILD_NOUNS}|twins|"
+    rf"{_INFANT_NOUNS})\s*(?:\((?P<inside>[^)]{{1,40}})\)|,?\s*(?:aged?|ages?)\s+"
+    rf"(?P<listed>\d{{1,2}}(?:\s*(?:,|and|&)\s*\d{{1,2}})*"
+    rf"(?:\s*{_AGE_UNIT.replace('unit', 'u2')})?))"
+)
+_ONE_AGE = re.compile(
+    rf"(?P<age>\d{{1,2}}|{_AGE_WORDS})\s*(?:-?\s*(?P<unit>y(?:ea)?rs?|yrs?|yo|months?|mths?|"
+    rf"mnths?|mos?|weeks?|wks?))?"
+)
+_ANY_CHILD = re.compile(rf"\b(?:{_SINGLE_CHILD_NOUNS}|{_PLURAL_CHILD_NOUNS})\b")
+_SELF = re.compile(r"\b(?:me|myself|i|i'm|im)\b")
+_WITH_MINE = re.compile(r"\b(?:with|plus)\s+(?:my|our)\b")
+_COMPANION = re.compile(
+    r"\b(?:(?P<n>\d|two|three|four|five|six)\s+)?(?:of\s+)?(?:my\s+|our\s+)?(?P<who>wife|husband|"
+    r"hubby|spouse|partner|fianc[eé]e?|friends?|brothers?|sisters?|colleagues?|mum|mom|mother|dad|"
+    r"father|parents|mama|papa|mummy|daddy|cousins?|uncle|aunt(?:y|ie)?|missus|wifey|girlfriend|"
+    r"boyfriend|padi|paddy|in-?laws?|grand(?:ma|pa|mother|father)|nephew|niece)\b"
+)
 _COMPANIONS = (
     r"wife|husband|hubby|spouse|partner|fianc[eé]e?|friends?|brothers?|sisters?|bro|sis|"
     r"colleagues?|mum|mom|mother|dad|father|parents|boss|oga|madam|mama|papa|mummy|daddy|"
@@ -123,6 +160,22 @@ _FOR_N = re.compile(
     rf"\bfor\s+(?P<n>\d|{words_pattern(NUMBER_WORDS)})\b"
     r"(?!\s*(?:days?|nights?|weeks?|months?|hours?|hrs?|am|pm|k\b|naira|[:./\-]\d))"
 )
+
+
+def _age_in_years(value: int, unit: str | None) -> int:
+    if unit and unit.startswith(("m", "w")):
+        return 0 if unit.startswith("w") else value // 12
+    return value
+
+
+def _ages_in(text: str) -> list[int]:
+    ages = []
+    for match in _ONE_AGE.finditer(text.lower()):
+        ages.append(_age_in_years(number_of(match["age"]), match["unit"]))
+    unit = re.search(r"months?|mths?|mnths?|mos?", text.lower())
+    if unit and ages and not re.search(r"y(?:ea)?rs?|yo", text.lower()):
+        ages = [age // 12 for age in ages]
+    return ages
 
 
 def _passenger_kind(noun: str) -> str:
@@ -215,26 +268,85 @@ class PeopleReading(ReadingState):
         def put(kind: str, n: int) -> None:
             self.counts.setdefault(kind, n)
 
+        self._ages(put)
         for match in self.buf.take(_COUNT) + self.buf.take(_COUNT_AFTER):
             put(_passenger_kind(match["noun"]), number_of(match["n"]))
-        for match in self.buf.take(_MY_CHILD):
+        for match in self.buf.take(_MY_CHILD) + self.buf.take(_AND_CHILD):
             put(_passenger_kind(match["noun"]), 1)
+        family = self._family()
         for match in self.buf.take(_ME_AND) + self.buf.take(_AND_ME):
             companions = number_of(match["n"]) if match.groupdict().get("n") else 1
             who = match["who"] or match.groupdict().get("with")
-            put("adults", 1 + (2 if who == "parents" else companions))
+            put("adults", max(family, 1 + (2 if who == "parents" else companions)))
         if self.buf.take(_SOLO):
             put("adults", 1)
         for match in self.buf.take(_GROUP):
             put("adults", number_of(match["n"] or match["n2"]))
         if "adults" not in self.counts and (for_n := self.buf.take_first(_FOR_N)):
             put("adults", number_of(for_n["n"]))
+        if "adults" not in self.counts and family:
+            put("adults", family)
         if "adults" not in self.counts and self.counts and _ME_WITH_KIDS.search(self.buf.low):
             put("adults", 1)  # "me and my 2 kids"
         if self.edit_field == "passengers" and not self.counts:
             number = self.buf.take_first(BARE_NUMBER)
             if number is not None:
                 put("adults", number_of(number["n"]))  # "change passengers to 3"
+        self._settle_ages()
+
+    def _ages(self, put: Callable[[str, int], None]) -> None:
+        """Children written with their ages; an age under two is an infant's."""
+        for match in self.buf.take(_CHILDREN_AGES):
+            ages = _ages_in(match["inside"] or match["listed"] or "")
+            if not ages:
+                continue
+            twins = match["noun"] == "twins"
+            if twins and len(ages) == 1:
+                ages = ages * 2
+            said = number_of(match["n"]) if match["n"] else (2 if twins else len(ages))
+            if said != len(ages):
+                continue
+            self._add_children(ages, put)
+        for match in self.buf.take(_AGED_CHILD):
+            if match["noun"] is None and not _ANY_CHILD.search(self.buf.low):
+                continue
+            age = _age_in_years(number_of(match["age"]), match["unit"])
+            self._add_children([age, age] if match["noun"] == "twins" else [age], put)
+
+    def _add_children(self, ages: list[int], put: Callable[[str, int], None]) -> None:
+        infants = sum(1 for age in ages if age < 2)
+        older = [age for age in ages if age >= 2]
+        if infants:
+            self.counts["infants"] = self.counts.get("infants", 0) + infants
+        if older:
+            self.counts["children"] = self.counts.get("children", 0) + len(older)
+            self.child_ages.extend(older)
+
+    def _settle_ages(self) -> None:
+        if self.child_ages and len(self.child_ages) != self.counts.get("children"):
+            self.child_ages = []  # ages for some of the children only: none are sent
+
+    def _family(self) -> int:
+        """Adults named as family or friends, the writer included when they travel too."""
+        companions = 0
+        for match in _COMPANION.finditer(self.buf.low):
+            who = match["who"]
+            if match["n"]:
+                companions += number_of(match["n"])
+            elif who == "parents":
+                companions += 2
+            elif who.endswith("s") and who not in ("boss",):
+                continue  # "my friends": how many is not said
+            else:
+                companions += 1
+        children = bool(self.counts.get("children") or self.counts.get("infants"))
+        if not companions and not children:
+            return 0
+        low = self.buf.low
+        writer = bool(_SELF.search(low) or _WITH_MINE.search(low))
+        if not writer and children and re.search(r"\b(?:my|our)\b", low):
+            writer = not re.search(r"\bfor\s+(?:my|our)\b", low)
+        return companions + (1 if writer else 0)
 
     def _passenger(self) -> None:
         if not self.passenger_context:

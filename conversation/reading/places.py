@@ -9,6 +9,8 @@ from functools import cache
 from typing import NamedTuple
 
 import airportsdata
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 from conversation.reading.lexicon import (
     COMMON_WORDS,
@@ -19,7 +21,7 @@ from conversation.reading.lexicon import (
     Word,
     fold,
 )
-from conversation.reading.slots import PlaceMatch
+from conversation.reading.slots import Expecting, PlaceMatch
 from conversation.reading.state import PASSENGER_FIELDS, ReadingState
 from integrations import places
 
@@ -75,8 +77,8 @@ _PLACES: dict[str, tuple[str, str]] = {
     "TYO": ("Tokyo", "tokyo"),
     # Europe
     "LON": ("London", "london"),
-    "LHR": ("London Heathrow", "heathrow|lhr"),
-    "LGW": ("London Gatwick", "gatwick|lgw"),
+    "LHR": ("London Heathrow", "heathrow|lhr|london heathrow"),
+    "LGW": ("London Gatwick", "gatwick|lgw|london gatwick"),
     "STN": ("London Stansted", "stansted"),
     "LTN": ("London Luton", "luton"),
     "MAN": ("Manchester", "manchester"),
@@ -186,10 +188,21 @@ class _Gazetteer:
         self.first_words = {
             key.split()[0] for key in (*self.aliases, *self.weak) if len(key.split()) > 1
         }
-        # What a misspelt word is compared with: the names written above, one word each.
-        self.spellings = sorted(
-            {key for key in self.aliases if " " not in key and len(key) >= 4 and key.isalpha()}
-        )
+        # What a misspelt word is compared with: the names above of one word, Nigeria's first.
+        spellings = [key for key in self.aliases if " " not in key and len(key) >= 4]
+        self.spellings = [key for key in dict.fromkeys(spellings) if key.isalpha()]
+
+    def guess(self, word: str) -> PlaceMatch | None:
+        """The place a misspelt word most likely names ("abujaa", "lagoss"), to be confirmed: one
+        letter off in a short name, two in a longer one, and the first letter as written."""
+        if len(word) < 4 or not word.isalpha():
+            return None
+        limit = 1 if len(word) <= 5 else 2
+        found = process.extractOne(word, self.spellings, scorer=OSA.distance, score_cutoff=limit)
+        if found is None or found[0][0] != word[0]:
+            return None
+        place = self.aliases[found[0]]
+        return PlaceMatch(place.code, place.name, place.candidates, guessed=True)
 
 
 @cache
@@ -287,6 +300,8 @@ class PlaceReading(ReadingState):
                         continue
                     strong = written_as_code and key not in COMMON_WORDS
                     found = _Mention(known.codes[key.upper()], start, end, strong)
+                elif size == 1 and _could_be_place(group[0]) and (guess := known.guess(key)):
+                    found = _Mention(guess, start, end, strong=False)
                 if found is not None:
                     i += size
                     break
@@ -316,10 +331,13 @@ class PlaceReading(ReadingState):
                     roles[i], routed[i] = "origin", True
                 if roles[i + 1] is None:
                     roles[i + 1], routed[i + 1] = "destination", True
+        # The whole answer to "where from?" may be a name that is also a word ("Jos").
+        answering = self.expecting in (Expecting.ORIGIN, Expecting.DESTINATION) and count == 1
         kept = [
             i
             for i, m in enumerate(mentions)
-            if hints[i] != "return_leg" and (m.strong or routed[i] or linked[i])
+            if hints[i] != "return_leg"
+            and (m.strong or routed[i] or linked[i] or (answering and not m.place.guessed))
         ]
         for i in kept:
             hint = hints[i]
@@ -334,6 +352,8 @@ class PlaceReading(ReadingState):
                 roles[i] = "destination"
             elif len(unassigned) > 1 and n == 0 and not taken:
                 roles[i] = "origin"  # "Lagos Abuja friday": written in travel order
+            elif self.expecting is Expecting.ORIGIN and not taken:
+                roles[i] = "origin"  # the answer to "where are you flying from?"
             else:
                 roles[i] = "destination"
             taken.add(roles[i] or "")

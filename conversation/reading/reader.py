@@ -15,18 +15,26 @@ from datetime import date
 from conversation.reading.dates import DateReading
 from conversation.reading.lexicon import (
     BARE_NUMBER,
+    BROWSE,
     CANCEL,
     CONFIRM,
     FILLER,
     GIVE_UP,
     GREETING,
+    HANDOFF,
     HELP,
     NEGATIVE,
     NUMBER_WORDS,
     ORDINALS,
+    QUESTION_CUE,
+    QUESTIONS,
+    REFUND_CONCERN,
     RESTART,
     SEARCH_WORDS,
+    SMALL_TALK,
     STATUS,
+    THANKS,
+    TICKET_CONCERN,
     TRAILING_GREETING,
     WORD,
     number_of,
@@ -122,7 +130,7 @@ _ORDINAL_SELECTION = re.compile(
     rf"\b(?:the\s+)?(?P<o>{words_pattern(ORDINALS)})\b(?:\s+(?:one|option|choice|flight|offer))?"
 )
 _CHEAPEST = re.compile(
-    r"\b(?:the\s+)?(?:cheapest|lowest|least\s+expensive|cheaper)(?:\s+(?:one|option|flight|offer|"
+    r"\b(?:the\s+)?(?:cheapest|lowest|least\s+expensive)(?:\s+(?:one|option|flight|offer|"
     r"price|fare))?\b"
 )
 
@@ -141,6 +149,7 @@ class Reader(PlaceReading, DateReading, PeopleReading):
         self._cabin_and_trip()
         self.search_words = bool(self.buf.take(SEARCH_WORDS))
         self._places()
+        self._topic_and_browse()
         self._selection()
         self._passenger()
         self._yes_or_no()
@@ -164,10 +173,30 @@ class Reader(PlaceReading, DateReading, PeopleReading):
 
     def _intent_phrases(self) -> None:
         self.restart = bool(self.buf.take(RESTART))
+        # "my flight was cancelled, I want refund" asks after a booking; it cancels nothing.
+        if self.buf.take(REFUND_CONCERN):
+            self.concern = "refund"
+        if self.buf.take(TICKET_CONCERN):
+            self.concern = self.concern or "ticket"
+        self.handoff = bool(self.buf.take(HANDOFF))
         self.cancel = bool(self.buf.take(CANCEL))
-        self.status = bool(self.buf.take(STATUS))
+        self.status = bool(self.buf.take(STATUS)) or self.concern is not None
         self.help = bool(self.buf.take(HELP))
         self.give_up = bool(self.buf.take(GIVE_UP))
+        self.thanks = bool(self.buf.take(THANKS))
+        if self.buf.take(SMALL_TALK):
+            self.greeting = True
+
+    def _topic_and_browse(self) -> None:
+        """A short question ("is hand luggage free?"), or other options than those shown."""
+        for pattern, topic in QUESTIONS:
+            if pattern.search(self.buf.rest) and QUESTION_CUE.search(self.buf.low):
+                self.topic = self.topic or topic
+        if self.expecting not in (Expecting.SELECTION, None):
+            return
+        for pattern, browse in BROWSE:
+            if self.buf.take_first(pattern) is not None:
+                self.browse = self.browse or browse
 
     def _edit(self) -> None:
         rest = self.buf.rest
@@ -276,6 +305,7 @@ class Reader(PlaceReading, DateReading, PeopleReading):
             ("destination", self.destination),
             ("cabin", self.cabin),
             ("passengers", self.counts),
+            ("time_of_day", self.time_of_day),
             ("name", self.full_name or self.given_name or self.family_name),
             ("title", self.title),
             ("gender", self.gender),
@@ -329,6 +359,8 @@ class Reader(PlaceReading, DateReading, PeopleReading):
             return Intent.CANCEL
         if self.reference:
             return Intent.STATUS
+        if self.handoff and not has_route:
+            return Intent.HANDOFF
         if self._is_edit(wants_search):
             return Intent.EDIT
         if self.status:
@@ -337,8 +369,14 @@ class Reader(PlaceReading, DateReading, PeopleReading):
             return Intent.SEARCH if has_route else Intent.RESTART
         if self.help and not wants_search:
             return Intent.HELP
+        if self.topic is not None and not has_route:
+            return Intent.QUESTION
         if self.expecting is Expecting.SELECTION and self.selection is not None and not has_route:
             return Intent.SELECT  # "the third flight"
+        if self.browse is not None and not has_route and not refines_search:
+            return Intent.MORE
+        if self.expecting is Expecting.SELECTION and refines_search and not has_route:
+            return Intent.EDIT  # "morning flights only", while the results are shown
         if wants_search:
             return Intent.SEARCH
         if self.selection is not None and (
@@ -353,6 +391,8 @@ class Reader(PlaceReading, DateReading, PeopleReading):
             return Intent.CANCEL
         if refines_search:
             return Intent.SEARCH
+        if self.thanks:
+            return Intent.THANKS
         if self.greeting:
             return Intent.GREETING
         return Intent.UNKNOWN
@@ -394,4 +434,9 @@ class Reader(PlaceReading, DateReading, PeopleReading):
             edit_field=self.edit_field if intent is Intent.EDIT else None,
             booking_reference=self.reference,
             unknown_places=tuple(self.unknown_places),
+            child_ages=tuple(self.child_ages),
+            past_date=self.past_date,
+            topic=self.topic if intent is Intent.QUESTION else None,
+            concern=self.concern if intent is Intent.STATUS else None,
+            browse=self.browse if intent is Intent.MORE else None,
         )

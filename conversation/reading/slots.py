@@ -18,6 +18,13 @@ class Intent(StrEnum):
     CANCEL = "cancel"
     STATUS = "status"
     RESTART = "restart"
+    THANKS = "thanks"
+    HANDOFF = "handoff"
+    """The traveller wants a person: customer care, an agent, a human."""
+    QUESTION = "question"
+    """A question the assistant answers in a line (`Slots.topic`): baggage, paying, documents."""
+    MORE = "more"
+    """Other options than those shown (`Slots.browse`): more, cheaper, earlier, later, faster."""
     UNKNOWN = "unknown"
 
 
@@ -27,6 +34,12 @@ class Expecting(StrEnum):
     SELECTION = "selection"
     PASSENGER = "passenger"
     CONFIRMATION = "confirmation"
+    ORIGIN = "origin"
+    """"Where are you flying from?": a lone place is where the trip starts."""
+    DESTINATION = "destination"
+    DATE = "date"
+    """"What date?": a lone day ("18th") is the departure."""
+    RETURN_DATE = "return_date"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +50,8 @@ class PlaceMatch:
     code: str
     name: str
     candidates: tuple[str, ...] = ()
+    guessed: bool = False
+    """Read from a near spelling ("abujaa"): to be confirmed with the traveller, not assumed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +83,16 @@ class Slots:
     edit_field: str | None = None
     booking_reference: str | None = None
     unknown_places: tuple[str, ...] = ()
+    child_ages: tuple[int, ...] = ()
+    """The children's ages as written ("2 kids (7 and 10)"), when every child's is given."""
+    past_date: date | None = None
+    """A travel date that has already passed ("on 2/1/2025"), to be told as such."""
+    topic: str | None = None
+    """What a QUESTION is about: "baggage", "payment_methods" or "documents"."""
+    concern: str | None = None
+    """What a STATUS check is worried about: "ticket" (not received) or "refund"."""
+    browse: str | None = None
+    """Which options MORE asks for: "more", "cheaper", "earlier", "later" or "faster"."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,12 @@ class ReadingState:
         self.unknown_places: list[str] = []
         self.selection: int | None = None
         self.explicit_selection = False
+        self.thanks = self.handoff = False
+        self.child_ages: list[int] = []
+        self.past_date: date | None = None
+        self.topic: str | None = None
+        self.concern: str | None = None
+        self.browse: str | None = None
 
     @property
     def passenger_context(self) -> bool:
