@@ -297,9 +297,9 @@ class DateReading(ReadingState):
             if 1 <= day <= 31 and not (choosing and day <= 10):
                 add(match, _DateSpec("day", day=day))
         if self.expecting in (Expecting.DATE, Expecting.RETURN_DATE):
-            match = _ONLY_DAY.match(self.buf.rest)
-            if match is not None and 1 <= int(match["d"]) <= 31:
-                add(match, _DateSpec("day", day=int(match["d"])))
+            whole = _ONLY_DAY.match(self.buf.rest)
+            if whole is not None and 1 <= int(whole["d"]) <= 31:
+                add(whole, _DateSpec("day", day=int(whole["d"])))
 
     def _weekdays(self, add: Callable[[re.Match[str], _DateSpec], None]) -> None:
         bare_allowed = not self.passenger_context  # "Sunday Adeyemi" is a name, not a date

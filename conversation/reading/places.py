@@ -189,8 +189,8 @@ class _Gazetteer:
             key.split()[0] for key in (*self.aliases, *self.weak) if len(key.split()) > 1
         }
         # What a misspelt word is compared with: the names above of one word, Nigeria's first.
-        spellings = [key for key in self.aliases if " " not in key and len(key) >= 4]
-        self.spellings = [key for key in dict.fromkeys(spellings) if key.isalpha()]
+        one_word = [name for name in self.aliases if " " not in name and len(name) >= 4]
+        self.spellings = [name for name in dict.fromkeys(one_word) if name.isalpha()]
 
     def guess(self, word: str) -> PlaceMatch | None:
         """The place a misspelt word most likely names ("abujaa", "lagoss"), to be confirmed: one
