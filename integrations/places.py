@@ -120,6 +120,23 @@ NIGERIA: tuple[Airport, ...] = (
         "makurdi|benue|benue state", scheduled=False),
 )  # fmt: skip
 
+# Nigerian towns travellers name that have no airport of their own, and the airports that serve
+# them, nearest first.
+TOWNS_WITHOUT_AIRPORT: dict[str, tuple[str, ...]] = {
+    town: tuple(codes.split())
+    for town, codes in {
+        "aba": "PHC QOW", "umuahia": "QOW PHC", "onitsha": "ABB ENU", "nnewi": "ABB ENU",
+        "awka": "ABB ENU", "nsukka": "ENU", "abakaliki": "ENU", "afikpo": "ENU",
+        "abeokuta": "LOS", "ijebu ode": "LOS", "sagamu": "LOS", "shagamu": "LOS", "ota": "LOS",
+        "ikorodu": "LOS", "epe": "LOS", "badagry": "LOS", "osogbo": "IBA ILR", "oshogbo": "IBA ILR",
+        "ile ife": "IBA", "ogbomoso": "ILR IBA", "ado ekiti": "AKR", "lokoja": "ABV",
+        "lafia": "ABV", "keffi": "ABV", "suleja": "ABV", "okene": "ABV", "yenagoa": "PHC",
+        "bayelsa": "PHC", "sapele": "QRW", "ughelli": "QRW", "auchi": "BNI", "ekpoma": "BNI",
+        "jalingo": "YOL", "damaturu": "MIU", "potiskum": "MIU", "dutse": "KAN",
+        "birnin kebbi": "SKO", "gusau": "SKO", "kafanchan": "KAD",
+    }.items()
+}  # fmt: skip
+
 # Metropolitan codes the searches accept, and the airports each covers, the main one first.
 METRO_AREAS: dict[str, tuple[str, tuple[str, ...]]] = {
     code: (name, tuple(members.split()))

@@ -112,7 +112,12 @@ _AGE_UNIT = r"(?P<unit>y(?:ea)?rs?|yrs?|yo|y/o|months?|mths?|mnths?|mos?|weeks?|
 # "my 5 year old son", "a 6 months old baby", "my 2-year-old".
 _AGED_CHILD = re.compile(
     rf"\b(?P<age>\d{{1,2}}|{_AGE_WORDS})\s*-?\s*{_AGE_UNIT}\s*-?\s*(?:old\s+)?"
-    rf"(?P<noun>{_SINGLE_CHILD_NOUNS}|{_INFANT_NOUNS}|twins)?\b"
+    rf"(?P<noun>{_SINGLE_CHILD_NOUNS}|{_INFANT_NOUNS}|twins|brother|sister|nephew|niece|cousin)?\b"
+)
+# "my daughter is 8", "my son na 5 years".
+_CHILD_IS = re.compile(
+    rf"\b(?:my|our)\s+(?P<noun>{_SINGLE_CHILD_NOUNS}|brother|sister)\s*(?:is|na|,)\s*"
+    rf"(?P<age>\d{{1,2}})\s*(?:{_AGE_UNIT})?(?:\s*old)?\b"
 )
 # "2 kids (7 and 10)", "twins (3 yrs)", "our 2 boys, aged 4 and 9".
 _CHILDREN_AGES = re.compile(
@@ -157,7 +162,7 @@ _GROUP = re.compile(
     rf"\b{NUM.replace('<n>', '<n2>')}\s+of\s+us\b"
 )
 _FOR_N = re.compile(
-    rf"\bfor\s+(?P<n>\d|{words_pattern(NUMBER_WORDS)})\b"
+    rf"\b(?:for|4)\s+(?P<n>\d|{words_pattern(NUMBER_WORDS)})\b"
     r"(?!\s*(?:days?|nights?|weeks?|months?|hours?|hrs?|am|pm|k\b|naira|[:./\-]\d))"
 )
 
@@ -307,6 +312,8 @@ class PeopleReading(ReadingState):
             if said != len(ages):
                 continue
             self._add_children(ages, put)
+        for match in self.buf.take(_CHILD_IS):
+            self._add_children([_age_in_years(int(match["age"]), match["unit"])], put)
         for match in self.buf.take(_AGED_CHILD):
             if match["noun"] is None and not _ANY_CHILD.search(self.buf.low):
                 continue
@@ -329,7 +336,7 @@ class PeopleReading(ReadingState):
     def _family(self) -> int:
         """Adults named as family or friends, the writer included when they travel too."""
         companions = 0
-        for match in _COMPANION.finditer(self.buf.low):
+        for match in _COMPANION.finditer(self.buf.rest):
             who = match["who"]
             if match["n"]:
                 companions += number_of(match["n"])

@@ -272,6 +272,10 @@ class PlaceReading(ReadingState):
                 self.destination = mention.place
         if cue or self.origin or self.destination or self.departure_date:
             self._unknown_places(words, mentions)
+        unhinted = [r for r in roles if r is not None and not r[1]]
+        if self.unknown_destination and self.origin is None and len(unhinted) == 1:
+            # "Lagos to Aba": the place named is where the trip starts.
+            self.origin, self.destination = self.destination, None
 
     def _place_mentions(self, words: list[Word]) -> list[_Mention]:
         known = gazetteer()
@@ -290,6 +294,8 @@ class PlaceReading(ReadingState):
                     continue
                 key = " ".join(folded[i : i + size])
                 start, end = group[0].start, group[-1].end
+                if key in places.TOWNS_WITHOUT_AIRPORT:
+                    break  # "Aba" is a town with no airport (and ABA is in Siberia)
                 if key in known.aliases:
                     found = _Mention(known.aliases[key], start, end, strong=True)
                 elif key in known.weak and key not in COMMON_WORDS:
@@ -333,10 +339,12 @@ class PlaceReading(ReadingState):
                     roles[i + 1], routed[i + 1] = "destination", True
         # The whole answer to "where from?" may be a name that is also a word ("Jos").
         answering = self.expecting in (Expecting.ORIGIN, Expecting.DESTINATION) and count == 1
+        if "negated" in hints and self.edit_cue is None:
+            self.edit_cue = "weak"  # "from abuja not lagos": a correction
         kept = [
             i
             for i, m in enumerate(mentions)
-            if hints[i] != "return_leg"
+            if hints[i] not in ("return_leg", "negated")
             and (m.strong or routed[i] or linked[i] or (answering and not m.place.guessed))
         ]
         for i in kept:
@@ -387,8 +395,10 @@ class PlaceReading(ReadingState):
             return "origin"
         if last in _DESTINATION_WORDS:
             return "destination"
+        if last == "not":
+            return "negated"  # "from abuja not lagos"
         if last in _SOFT_DESTINATION_WORDS:
-            return "soft_destination"
+            return None if self.expecting is Expecting.ORIGIN else "soft_destination"
         if last in _SOFT_ORIGIN_WORDS:
             return "soft_origin"
         return None
@@ -417,5 +427,6 @@ class PlaceReading(ReadingState):
                         break
                     run.append(follower)
             self.unknown_places.append(self.buf.cased[run[0].start : run[-1].end])
+            self.unknown_destination = self.unknown_destination or before == "destination"
             self.buf.blank(run[0].start, run[-1].end)
             covered.append((run[0].start, run[-1].end))

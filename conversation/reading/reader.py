@@ -63,6 +63,7 @@ def parse(text: str, *, today: date, expecting: Expecting | str | None = None) -
 
 
 _REFERENCE = re.compile(r"\bsf[a-z2-9]{6}\b")
+_SHORT_GREETING = re.compile(r"^\W*(?:morning|afternoon|evening)(?:\s+(?:sir|ma|o+|all))?\W*$")
 
 _EDIT_STRONG = re.compile(
     r"\b(?:change[sd]?|chnage|chage|update|edit|modify|amend|switch|replace|make\s+it|put\s+it|"
@@ -147,9 +148,9 @@ class Reader(PlaceReading, DateReading, PeopleReading):
         self._times()
         self._counts()
         self._cabin_and_trip()
+        self._topic_and_browse()
         self.search_words = bool(self.buf.take(SEARCH_WORDS))
         self._places()
-        self._topic_and_browse()
         self._selection()
         self._passenger()
         self._yes_or_no()
@@ -165,6 +166,9 @@ class Reader(PlaceReading, DateReading, PeopleReading):
             self.buf.blank(match.start(), match.end())
         if self.buf.take(TRAILING_GREETING):
             self.greeting = True
+        if self.expecting is None and (short := _SHORT_GREETING.match(self.buf.rest)):
+            self.greeting = True  # "morning" on its own says good morning
+            self.buf.blank(short.start(), short.end())
 
     def _reference(self) -> None:
         match = self.buf.take_first(_REFERENCE)
@@ -346,6 +350,13 @@ class Reader(PlaceReading, DateReading, PeopleReading):
             return self.expecting is Expecting.CONFIRMATION or kinds <= 1
         return False
 
+    def _is_question(self, has_route: bool) -> bool:
+        """A question with a place in it is still a question when it asks about documents
+        ("do I need visa to go dubai") or is asked without a date."""
+        if self.topic is None or self.departure_date is not None:
+            return False
+        return not has_route or self.topic == "documents"
+
     def _any_name(self) -> str | None:
         return self.full_name or self.given_name or self.family_name
 
@@ -369,7 +380,7 @@ class Reader(PlaceReading, DateReading, PeopleReading):
             return Intent.SEARCH if has_route else Intent.RESTART
         if self.help and not wants_search:
             return Intent.HELP
-        if self.topic is not None and not has_route:
+        if self._is_question(has_route):
             return Intent.QUESTION
         if self.expecting is Expecting.SELECTION and self.selection is not None and not has_route:
             return Intent.SELECT  # "the third flight"
@@ -385,6 +396,8 @@ class Reader(PlaceReading, DateReading, PeopleReading):
             return Intent.SELECT
         if self._has_passenger_fields():
             return Intent.PASSENGER_DETAILS
+        if self.thanks and self.expecting is not Expecting.CONFIRMATION and not refines_search:
+            return Intent.THANKS  # "alright thanks"
         if self.confirm and not refines_search:
             return Intent.CONFIRM
         if self.give_up or (self.negative and self.expecting is Expecting.CONFIRMATION):

@@ -40,6 +40,7 @@ class ReadingState:
         self.origin: PlaceMatch | None = None
         self.destination: PlaceMatch | None = None
         self.unknown_places: list[str] = []
+        self.unknown_destination = False
         self.selection: int | None = None
         self.explicit_selection = False
         self.thanks = self.handoff = False
