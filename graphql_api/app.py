@@ -243,7 +243,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 else SandboxPayments(shared.cache, checkout_base_url=settings.public_base_url)
             )
             flights = FlightService(
-                flight_provider, shared.cache, rates, default_currency=settings.payment_currency
+                flight_provider,
+                shared.cache,
+                rates,
+                default_currency=settings.payment_currency,
+                max_days_ahead=settings.search_max_days_ahead,
             )
             saga = SagaDeps(
                 store=store,
