@@ -16,6 +16,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from conversation.transcript import Transcript
 from graphql_api.app import create_app
 from graphql_api.context import Services
 from graphql_api.settings import Settings
@@ -30,13 +31,20 @@ SENDER = "16505551234"
 
 
 class RecordingConversation:
-    """Stands in for the conversation engine, a collaborator the webhook hands messages to."""
+    """Stands in for the conversation engine, a collaborator the webhook hands messages and
+    statuses to; like the engine, it keeps them with the conversation's `Transcript`, which
+    answers each message once."""
 
-    def __init__(self) -> None:
+    def __init__(self, transcript: Transcript) -> None:
+        self.transcript = transcript
         self.handled: list[InboundMessage] = []
 
     async def handle(self, message: InboundMessage) -> None:
-        self.handled.append(message)
+        if await self.transcript.first_delivery(message, datetime.now(UTC)):
+            self.handled.append(message)
+
+    async def record_status(self, status: StatusUpdate) -> None:
+        await self.transcript.record_status(status, datetime.now(UTC))
 
 
 class ServicesWithConversation:
@@ -63,7 +71,9 @@ def services(app: Starlette) -> Services:
 
 @pytest.fixture
 def conversation(app: Starlette, services: Services) -> RecordingConversation:
-    engine = RecordingConversation()
+    engine = RecordingConversation(
+        Transcript(services.store.conversations, services.store.processed_events)
+    )
     app.state.services = ServicesWithConversation(services, engine)
     return engine
 
@@ -276,7 +286,8 @@ async def test_a_failing_conversation_engine_does_not_change_the_answer_to_meta(
         async def handle(self, message: InboundMessage) -> None:
             raise RuntimeError("engine down")
 
-    app.state.services = ServicesWithConversation(services, BrokenConversation())
+    transcript = Transcript(services.store.conversations, services.store.processed_events)
+    app.state.services = ServicesWithConversation(services, BrokenConversation(transcript))
     body = _recorded("whatsapp_webhook_text.json")
 
     response = await client.post("/webhooks/whatsapp", content=body, headers=_signed(body))
