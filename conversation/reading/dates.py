@@ -63,7 +63,8 @@ _HOLIDAYS = {
 }
 _HOLIDAY = re.compile(rf"\b(?P<h>{words_pattern(_HOLIDAYS)})\b")
 _IN_DAYS = re.compile(
-    rf"\b(?:in\s+{NUM}\s+(?P<unit>days?|weeks?)(?:'?s?\s+time)?|{NUM.replace('<n>', '<n2>')}"
+    rf"\b(?:in\s+{NUM.replace('1,2', '1,3')}\s+(?P<unit>days?|weeks?)(?:'?s?\s+time)?|"
+    rf"{NUM.replace('<n>', '<n2>')}"
     r"\s+(?P<unit2>days?|weeks?)\s+from\s+(?:now|today))\b"
 )
 _WEEKDAY = re.compile(
