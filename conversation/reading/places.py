@@ -161,7 +161,8 @@ class _Gazetteer:
             for spelling in spellings.split("|"):
                 self.aliases[fold(spelling)] = PlaceMatch(code, name)
         for spelling, codes in _AMBIGUOUS_PLACES.items():
-            self.aliases[spelling] = PlaceMatch(codes[0], self.codes[codes[0]].name, codes)
+            # Named as the traveller wrote it: "Which Delta do you mean: Asaba or Warri?"
+            self.aliases[spelling] = PlaceMatch(codes[0], spelling.title(), codes)
 
         self.weak: dict[str, PlaceMatch] = {
             spelling: self.codes[code] for spelling, code in _WEAK_ALIASES.items()

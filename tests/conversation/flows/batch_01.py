@@ -6,12 +6,13 @@ from tests.conversation.flows import Flow, Image, Say, Tap, When, dm, shown
 
 
 def flows(when: When) -> list[Flow]:
-    jan10 = when.dm(10, 1)
-    jan15 = when.dm(15, 1)
-    jan20 = when.dm(20, 1)
-    jan12 = when.dm(12, 1)
-    jan19 = when.dm(19, 1)
-    jan22 = when.dm(22, 1)
+    # Day/month dates a few weeks ahead, as travellers type them ("10/1"), whenever this runs.
+    jan10 = when.days(38)
+    jan15 = when.days(43)
+    jan20 = when.days(48)
+    jan12 = when.days(40)
+    jan19 = when.days(47)
+    jan22 = when.days(50)
     friday = when.weekday("fri")
     saturday = when.weekday("sat")
     return [
