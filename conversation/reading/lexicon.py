@@ -175,7 +175,8 @@ TICKET_CONCERN = re.compile(
 REFUND_CONCERN = re.compile(
     r"\b(?:refund(?:ed|s)?|money\s+back|reimburs\w*|my\s+money|return\s+my\s+money|"
     r"(?:flight|ticket|booking)\s+(?:was\s+|got\s+|don\s+|has\s+been\s+|is\s+)?"
-    r"cancel+(?:l?ed)?|(?:they|airline|airlines)\s+(?:\w+\s+)?cancel+(?:l?ed)?)\b"
+    r"cancel+(?:l?ed)?|(?:they|airline|airlines)\s+(?:\w+\s+)?cancel+(?:l?ed)?|"
+    r"cancel+(?:l?ed)\s+(?:flight|ticket|booking))\b"
 )
 # Short questions answered in a line.
 QUESTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -227,10 +228,11 @@ SEARCH_WORDS = re.compile(
 )
 CONFIRM = re.compile(
     r"\b(?:yes+|yess|yeah|yea|ya|yah|yep|yup|y|ok+|okay|okey|okk|kk|k|sure|confirm(?:ed)?|"
-    r"correct|proceed|go\s+ahead|go\s+on|continue|alright|all\s+right|right|fine|perfect|great|"
+    r"correct|proceed|go\s+ahead\s+and\s+(?:book|pay)(?:\s+(?:it|am))?|go\s+ahead|go\s+on|"
+    r"continue|alright|all\s+right|right|fine|perfect|great|"
     r"cool|good|sounds\s+good|looks\s+good|that'?s\s+(?:right|correct|fine|it|good)|"
     r"it'?s\s+(?:correct|fine|ok|okay|good)|book\s+(?:it|am|now)|pay(?:\s+now)?|"
-    r"make\s+payment|go\s+ahead\s+and\s+(?:book|pay)(?:\s+(?:it|am))?|oya|no\s+wahala|na\s+so|"
+    r"make\s+payment|oya|no\s+wahala|na\s+so|"
     r"e\s+correct|do\s+am|carry\s+go|sharp(?:\s+sharp)?|"
     r"let'?s\s+go|lets\s+do\s+it|do\s+it|i\s+agree|agreed|go)\b|[👍👌✅✔]"
 )
@@ -241,6 +243,7 @@ FILLER = word_set(
     """
     please pls plz plss abeg biko sir ma madam o oo ooo thanks thank you tnx thx dear boss bro
     sis just then so well hmm erm uhm lol i am it that this is now na sha jare oh ah one and
+    wait
     """
 )
 

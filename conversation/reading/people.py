@@ -315,8 +315,9 @@ class PeopleReading(ReadingState):
         for match in self.buf.take(_CHILD_IS):
             self._add_children([_age_in_years(int(match["age"]), match["unit"])], put)
         for match in self.buf.take(_AGED_CHILD):
-            if match["noun"] is None and not _ANY_CHILD.search(self.buf.low):
-                continue
+            possessed = re.search(r"\b(?:my|our)\s+$", self.buf.low[: match.start()])
+            if match["noun"] is None and not possessed and not _ANY_CHILD.search(self.buf.low):
+                continue  # "our 1 year old" is a child; "15 years" alone is not
             age = _age_in_years(number_of(match["age"]), match["unit"])
             self._add_children([age, age] if match["noun"] == "twins" else [age], put)
 

@@ -316,7 +316,21 @@ class PlaceReading(ReadingState):
                 i += 1
             else:
                 mentions.append(found)
-        return mentions
+        return self._airports_of_cities(mentions)
+
+    def _airports_of_cities(self, mentions: list[_Mention]) -> list[_Mention]:
+        """ "New York JFK", "London Gatwick": a city and then one of its airports is the airport."""
+        merged: list[_Mention] = []
+        for mention in mentions:
+            if merged:
+                city = merged[-1]
+                members = places.METRO_AREAS.get(city.place.code, ("", ()))[1]
+                gap = self.buf.rest[city.end : mention.start]
+                if mention.place.code in members and not gap.strip():
+                    merged[-1] = _Mention(mention.place, city.start, mention.end, True)
+                    continue
+            merged.append(mention)
+        return merged
 
     def _place_roles(self, mentions: list[_Mention]) -> list[tuple[str, bool] | None]:
         """For each mention: ("origin" | "destination", written as a route?), or None to drop it."""

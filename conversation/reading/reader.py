@@ -366,7 +366,7 @@ class Reader(PlaceReading, DateReading, PeopleReading):
         refines_search = self.trip is not None or any(
             (self.departure_date, self.return_date, self.time_of_day, self.counts, self.cabin)
         )
-        if self.cancel:
+        if self.cancel and self.concern != "refund":
             return Intent.CANCEL
         if self.reference:
             return Intent.STATUS
@@ -382,10 +382,15 @@ class Reader(PlaceReading, DateReading, PeopleReading):
             return Intent.HELP
         if self._is_question(has_route):
             return Intent.QUESTION
+        if (
+            self.browse is not None
+            and not has_route
+            and not refines_search
+            and not self.explicit_selection
+        ):
+            return Intent.MORE  # "any cheaper one?"
         if self.expecting is Expecting.SELECTION and self.selection is not None and not has_route:
             return Intent.SELECT  # "the third flight"
-        if self.browse is not None and not has_route and not refines_search:
-            return Intent.MORE
         if self.expecting is Expecting.SELECTION and refines_search and not has_route:
             return Intent.EDIT  # "morning flights only", while the results are shown
         if wants_search:
