@@ -139,10 +139,11 @@ def _instant(value: object) -> datetime | None:
 def _profile_names(contacts: object) -> dict[str, str | None]:
     names: dict[str, str | None] = {}
     for contact in _mappings(contacts):
-        wa_id = _text(contact.get("wa_id"))
         profile = contact.get("profile")
-        if wa_id is not None:
-            names[wa_id] = _text(profile.get("name")) if isinstance(profile, Mapping) else None
+        name = _text(profile.get("name")) if isinstance(profile, Mapping) else None
+        for key in (_text(contact.get("wa_id")), _text(contact.get("user_id"))):
+            if key is not None:
+                names[key] = name
     return names
 
 

@@ -298,6 +298,43 @@ async def test_a_failing_conversation_engine_does_not_change_the_answer_to_meta(
 # --- Reading Meta's recorded bodies --------------------------------------------------------------
 
 
+def test_a_message_without_the_phone_number_is_read_by_its_business_scoped_user_id() -> None:
+    payload = upstream_fixture("whatsapp_webhook_text.json")
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["contacts"][0].pop("wa_id")
+    value["contacts"][0]["user_id"] = "NG.1502576394655843"
+    value["messages"][0].pop("from")
+    value["messages"][0]["from_user_id"] = "NG.1502576394655843"
+
+    (message,), _ = parse_webhook(payload)
+
+    assert (message.wa_id, message.user_id) == ("NG.1502576394655843", "NG.1502576394655843")
+    assert message.profile_name == "Sheena Nelson"
+
+
+def test_a_message_with_both_keeps_the_number_and_the_user_id() -> None:
+    payload = upstream_fixture("whatsapp_webhook_text.json")
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["contacts"][0]["user_id"] = "NG.1502576394655843"
+    value["messages"][0]["from_user_id"] = "NG.1502576394655843"
+
+    (message,), _ = parse_webhook(payload)
+
+    assert (message.wa_id, message.user_id) == ("16505551234", "NG.1502576394655843")
+
+
+def test_a_photo_with_a_caption_is_read_by_its_caption() -> None:
+    payload = upstream_fixture("whatsapp_webhook_text.json")
+    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    message.pop("text")
+    message["type"] = "image"
+    message["image"] = {"id": "1", "mime_type": "image/jpeg", "caption": "Lagos to Abuja friday"}
+
+    (read,), _ = parse_webhook(payload)
+
+    assert (read.kind, read.text, read.raw_type) == ("media", "Lagos to Abuja friday", "image")
+
+
 def test_recorded_text_webhook_reads_as_a_text_message() -> None:
     messages, statuses = parse_webhook(upstream_fixture("whatsapp_webhook_text.json"))
 
