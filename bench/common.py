@@ -30,9 +30,7 @@ from typing import Any, TypeVar
 ROOT = Path(__file__).absolute().parents[1]
 HOST = "127.0.0.1"
 REDIS_URL = "redis://127.0.0.1:6379/14"
-FIXTURES = Path(
-    os.environ.get("SUREFLIGHTS_FIXTURES", ROOT.parent / "shared" / "fixtures" / "upstreams")
-)
+FIXTURES = Path(os.environ.get("SUREFLIGHTS_FIXTURES", ROOT / "tests" / "fixtures" / "upstreams"))
 # One uvicorn worker on loopback, quiet: what the gateway and a bare app are both served with.
 UVICORN_OPTIONS = (
     "--host",
@@ -51,7 +49,7 @@ T = TypeVar("T")
 
 
 def fixture(name: str) -> Any:
-    """A body recorded from an upstream's documentation (shared/fixtures/upstreams/SOURCES.md)."""
+    """A body recorded from an upstream's documentation (tests/fixtures/upstreams/SOURCES.md)."""
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 

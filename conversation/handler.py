@@ -43,6 +43,8 @@ CONTACT_TTL_SECONDS = 400 * 86_400
 # Free-form messages may be sent only this long after the traveller's last message.
 CUSTOMER_SERVICE_WINDOW = timedelta(hours=24)
 TITLES_BY_GENDER = {"m": "mr", "f": "ms"}
+# A boy is ticketed MR (the "Master" parents write), a girl MISS.
+YOUNG_TITLES_BY_GENDER = {"m": "mr", "f": "miss"}
 GENDER_BY_TITLE = {"mr": "m", "mrs": "f", "ms": "f", "miss": "f"}
 # Fields an edit may change that belong to the search rather than to a passenger.
 SEARCH_EDITS = frozenset({"date", "origin", "destination", "cabin", "passengers", "time_of_day"})
@@ -633,5 +635,7 @@ def _merge(passenger: dict[str, Any], fields: PassengerFields) -> str | None:
             passenger["gender"] = GENDER_BY_TITLE[fields.title]
     if fields.gender:
         passenger["gender"] = fields.gender
-        passenger.setdefault("title", TITLES_BY_GENDER[fields.gender])
+        young = passenger.get("type") in ("child", "infant_without_seat")
+        titles = YOUNG_TITLES_BY_GENDER if young else TITLES_BY_GENDER
+        passenger.setdefault("title", titles[fields.gender])
     return None

@@ -159,3 +159,17 @@ async def test_an_error_reaches_the_traveller_in_words(whatsapp: WhatsApp) -> No
     said = text_of(answer[-1])
     assert "further ahead" in said
     assert not re.search(r"\d{4}-\d{2}-\d{2}|slices|departureDate", said)
+
+
+async def test_a_baby_is_asked_for_and_ticketed_by_the_details_parents_write(
+    whatsapp: WhatsApp,
+) -> None:
+    listed = await whatsapp.say("Lagos to Abuja in 15 days with my baby")
+    assert "1 adult, 1 infant" in text_of(listed[-1])
+    rows = choices_of(listed[-1])
+    await whatsapp.tap(rows[0][0], rows[0][1], listed=True)
+    asked = await whatsapp.say(DETAILS)
+    assert "passenger 2 of 2 (infant)" in text_of(asked[-1])
+    review = await whatsapp.say("Baby Aisha Ibrahim, 3/12/2025, female")
+    said = text_of(review[-1])
+    assert "Miss Aisha Ibrahim, born 03/12/2025" in said
