@@ -8,21 +8,28 @@ idempotency and errors hold on WhatsApp too. Failures become plain-language repl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from conversation import replies
-from conversation.parser import Intent, Parsed, PassengerFields, Slots, parse
-from conversation.session import EXPECTING, Session, Sessions, State
-from integrations.store import ConversationRepository
+from conversation import answers, replies, results
+from conversation.gateway import Execute, Outcome
+from conversation.reading import Intent, Parsed, PassengerFields, Slots, parse
+from conversation.replyids import Action, ReplyId
+from conversation.searching import SearchFlow
+from conversation.session import Session, Sessions, State
+from conversation.transcript import Transcript
 from integrations.whatsapp import (
     InboundMessage,
     OutboundMessage,
+    StatusUpdate,
     TextMessage,
     WhatsAppSender,
 )
@@ -30,70 +37,16 @@ from integrations.whatsapp import (
 log = logging.getLogger("sureflights.conversation")
 
 DEFAULT_TIME_ZONE = "Africa/Lagos"
-# How long a booking made on WhatsApp remembers the number it came from, for notifications.
-MAX_OPTIONS = 10
 # Free-form messages may be sent only this long after the traveller's last message.
 CUSTOMER_SERVICE_WINDOW = timedelta(hours=24)
 TITLES_BY_GENDER = {"m": "mr", "f": "ms"}
+# A boy is ticketed MR (the "Master" parents write), a girl MISS.
+YOUNG_TITLES_BY_GENDER = {"m": "mr", "f": "miss"}
 GENDER_BY_TITLE = {"mr": "m", "mrs": "f", "ms": "f", "miss": "f"}
+# Fields an edit may change that belong to the search rather than to a passenger.
+SEARCH_EDITS = frozenset({"date", "origin", "destination", "cabin", "passengers", "time_of_day"})
+_GIVING_UP = re.compile(r"\b(?:cancel|stop|forget|abort|quit|never\s*mind)", re.IGNORECASE)
 
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """A GraphQL response: `errors` as clients see them (message, extensions.code, ...)."""
-
-    data: dict[str, Any] | None
-    errors: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def error_code(self) -> str | None:
-        if not self.errors:
-            return None
-        code: str | None = (self.errors[0].get("extensions") or {}).get("code")
-        return code
-
-    @property
-    def error_field(self) -> str | None:
-        if not self.errors:
-            return None
-        value: str | None = (self.errors[0].get("extensions") or {}).get("field")
-        return value
-
-
-class Execute(Protocol):
-    async def __call__(
-        self,
-        document: str,
-        variables: Mapping[str, Any],
-        *,
-        wa_id: str,
-        access_token: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> Outcome: ...
-
-
-SEARCH = """
-query Search($input: FlightSearchInput!) {
-  searchFlights(input: $input) {
-    id
-    cheapest: offers(first: 20, sortBy: PRICE) { ...Option }
-    fastest: offers(first: 10, sortBy: DURATION) { ...Option }
-  }
-}
-fragment Option on FlightOffer {
-  id
-  totalAmount { amount currency }
-  price { amount currency formatted }
-  owner { iataCode name }
-  slices {
-    durationMinutes stops
-    segments {
-      departingAt arrivingAt flightNumber
-      origin { iataCode cityName } destination { iataCode cityName }
-    }
-  }
-}
-"""
 CREATE_BOOKING = """
 mutation Book($input: CreateBookingInput!) {
   createBooking(input: $input) {
@@ -111,12 +64,46 @@ BOOKING_STATUS = """
 query Status($ref: ID!) {
   booking(reference: $ref) {
     reference status airlineReference totalAmount { formatted }
-    slices { origin { iataCode } destination { iataCode } segments { departingAt flightNumber } }
+    slices {
+      origin { iataCode cityName } destination { iataCode cityName }
+      segments { departingAt flightNumber }
+    }
+    passengers { email }
     payment { status authorizationUrl }
   }
 }
 """
 CANCEL_BOOKING = "mutation Cancel($ref: ID!) { cancelBooking(reference: $ref) { status } }"
+# A traveller asking after their bookings hears about this many, newest first.
+BOOKINGS_TOLD = 3
+
+
+@dataclass
+class _Turn:
+    """One inbound message being answered: its read receipt (with the typing indicator when a
+    search runs) is sent once, while the answer is worked out, and before the answer."""
+
+    message: InboundMessage
+    sender: WhatsAppSender
+    receipt: asyncio.Task[None] | None = None
+
+    def acknowledge(self, *, typing: bool = False) -> None:
+        if self.receipt is None:
+            self.receipt = asyncio.create_task(self._send(typing))
+
+    async def _send(self, typing: bool) -> None:
+        try:
+            await self.sender.mark_read(self.message.message_id, typing=typing)
+        except Exception:  # a missing read receipt is cosmetic; the answer still goes out
+            log.warning("read receipt not sent", exc_info=True)
+
+    async def settled(self) -> None:
+        self.acknowledge()
+        assert self.receipt is not None
+        await self.receipt
+
+
+_TURN: ContextVar[_Turn | None] = ContextVar("conversation_turn", default=None)
 
 
 class ConversationHandler:
@@ -126,25 +113,37 @@ class ConversationHandler:
         execute: Execute,
         sessions: Sessions,
         sender: WhatsAppSender,
-        conversations: ConversationRepository,
+        transcript: Transcript,
         payment_currency: str = "NGN",
+        support_contact: str = "",
         time_zone: str = DEFAULT_TIME_ZONE,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.execute = execute
         self.sessions = sessions
         self.sender = sender
-        self.conversations = conversations
+        self.transcript = transcript
         self.payment_currency = payment_currency
+        self.support_contact = support_contact.strip()
         self.zone = ZoneInfo(time_zone)
         self.clock = clock
+        self.searches = SearchFlow(
+            execute=execute, payment_currency=payment_currency, before_search=self._typing
+        )
         # One message at a time per traveller, so two quick messages cannot race on the session.
         self._turns: dict[str, asyncio.Lock] = {}
 
     # --- The entry point ---------------------------------------------------------------------
 
     async def handle(self, message: InboundMessage) -> None:
-        """Answer one inbound message; never raises, never leaves the traveller without a reply."""
+        """Answer one inbound message once, however often Meta delivers it; never raises, never
+        leaves the traveller without a reply."""
+        try:
+            if not await self.transcript.first_delivery(message, self.clock()):
+                return
+        except Exception:
+            log.exception("message de-duplication unavailable; answering anyway")
+        message = await self._known_sender(message)
         turn = self._turns.setdefault(message.wa_id, asyncio.Lock())
         try:
             async with turn:
@@ -153,56 +152,76 @@ class ConversationHandler:
             if not turn.locked():
                 self._turns.pop(message.wa_id, None)
 
+    async def record_status(self, status: StatusUpdate) -> None:
+        await self.transcript.record_status(status, self.clock())
+
+    async def _known_sender(self, message: InboundMessage) -> InboundMessage:
+        """A traveller writing without their number (a WhatsApp username) keeps the
+        conversation their number had."""
+        if message.user_id is None or message.wa_id != message.user_id:
+            return message
+        try:
+            known = await self.sessions.wa_id_of(message.user_id)
+        except Exception:
+            log.warning("business-scoped user id not looked up", exc_info=True)
+            return message
+        return replace(message, wa_id=known) if known else message
+
     async def _handle(self, message: InboundMessage) -> None:
         now = self.clock()
+        turn = _Turn(message, self.sender)
+        token = _TURN.set(turn)
         try:
-            await self._record_inbound(message, now)
-            await self._mark_read(message)
-            session = await self.sessions.load(message.wa_id)
-            known = session.booking_reference, session.state
-            session.last_inbound_at = now.isoformat()
             try:
-                answers = await self.respond(session, message)
+                await self.transcript.record_inbound(message, now)
+                session = await self.sessions.load(message.wa_id)
+                known = session.booking_reference, session.state
+                session.last_inbound_at = now.isoformat()
+                await self._note_user_id(session, message)
+                try:
+                    answers_ = await self.respond(session, message)
+                except Exception:
+                    log.exception("conversation step failed", extra={"state": session.state})
+                    answers_ = [TextMessage(replies.SOMETHING_WENT_WRONG)]
+                await self.sessions.save(session)
             except Exception:
-                log.exception("conversation step failed", extra={"state": session.state})
-                answers = [TextMessage(replies.SOMETHING_WENT_WRONG)]
-            await self.sessions.save(session)
-        except Exception:
-            # The stores failed; the traveller still hears something rather than nothing.
-            log.exception("conversation state unavailable")
-            await self.deliver(message.wa_id, [TextMessage(replies.SOMETHING_WENT_WRONG)])
-            return
-        await self.deliver(message.wa_id, answers)
+                # The stores failed; the traveller still hears something rather than nothing.
+                log.exception("conversation state unavailable")
+                await self.deliver(message.wa_id, [TextMessage(replies.SOMETHING_WENT_WRONG)])
+                return
+            await self.deliver(message.wa_id, answers_)
+        finally:
+            _TURN.reset(token)
+            with contextlib.suppress(Exception):
+                await turn.settled()
         if (session.booking_reference, session.state) != known:
-            await self._remember(session)
+            await self.transcript.remember(
+                session.wa_id,
+                state=session.state.value,
+                booking_reference=session.booking_reference,
+                access_token=session.access_token,
+                now=self.clock(),
+            )
 
-    async def _mark_read(self, message: InboundMessage) -> None:
-        """Blue ticks: the traveller sees the message was read while the answer is prepared."""
-        try:
-            await self.sender.mark_read(message.message_id)
-        except Exception:  # a missing read receipt is cosmetic; the answer still goes out
-            log.warning("read receipt not sent", exc_info=True)
+    async def _note_user_id(self, session: Session, message: InboundMessage) -> None:
+        user_id = message.user_id
+        if user_id and user_id != message.wa_id and session.user_id != user_id:
+            await self.sessions.note_user_id(user_id, message.wa_id)
+            session.user_id = user_id
 
-    async def _record_inbound(self, message: InboundMessage, now: datetime) -> None:
-        await self.conversations.append_messages(
-            message.wa_id,
-            [
-                {
-                    "direction": "in",
-                    "message_id": message.message_id,
-                    "kind": message.kind,
-                    "body": message.text,
-                    "reply_id": message.reply_id,
-                    "at": now.isoformat(),
-                }
-            ],
-            now=now,
-        )
+    async def _typing(self) -> None:
+        """A search is about to run: the traveller sees "typing…" meanwhile."""
+        turn = _TURN.get()
+        if turn is not None:
+            turn.acknowledge(typing=True)
 
-    async def deliver(self, wa_id: str, answers: Sequence[OutboundMessage]) -> None:
+    async def deliver(self, wa_id: str, answers_: Sequence[OutboundMessage]) -> None:
+        turn = _TURN.get()
+        if turn is not None:
+            await turn.settled()  # the read receipt (and typing) before the answer
         sent: list[dict[str, Any]] = []
         now = self.clock()
-        for answer in answers:
+        for answer in answers_:
             try:
                 ids = await self.sender.send(wa_id, answer)
             except Exception:
@@ -217,33 +236,7 @@ class ConversationHandler:
                     "at": now.isoformat(),
                 }
             )
-        try:
-            await self.conversations.append_messages(wa_id, sent, now=now)
-        except Exception:  # the replies went out; only their record is missing
-            log.exception("outgoing messages not recorded")
-
-    async def _remember(self, session: Session) -> None:
-        """Keep the state, and a new booking with its access token, on the conversation."""
-        record = await self.conversations.get(session.wa_id)
-        if record is None:
-            return
-        references = list(record.booking_references)
-        if session.booking_reference and session.booking_reference not in references:
-            references.append(session.booking_reference)
-        tokens = dict(record.data.get("tokens", {}))
-        if session.booking_reference and session.access_token:
-            tokens[session.booking_reference] = session.access_token
-        await self.conversations.save(
-            type(record)(
-                phone=record.phone,
-                state=session.state.value,
-                created_at=record.created_at,
-                updated_at=self.clock(),
-                data={**record.data, "tokens": tokens},
-                messages=record.messages,
-                booking_references=references,
-            )
-        )
+        await self.transcript.record_outbound(wa_id, sent, now)
 
     # --- Telling the traveller, unprompted ------------------------------------------------------
 
@@ -315,28 +308,50 @@ class ConversationHandler:
         if message.kind == "unsupported":
             return [TextMessage(replies.UNSUPPORTED), replies.help_message()]
         if message.kind in ("button_reply", "list_reply") and message.reply_id:
-            tapped = await self._tapped(session, message.reply_id)
+            tapped = ReplyId.decode(message.reply_id)
             if tapped is not None:
-                return tapped
+                answered = await self._tapped(session, tapped, message, today)
+                if answered is not None:
+                    return answered
         text = (message.text or "").strip()
-        parsed = parse(text, today=today, expecting=EXPECTING[session.state])
-        return await self._dispatch(session, parsed, today)
+        parsed = parse(text, today=today, expecting=session.expecting)
+        return await self._dispatch(session, parsed, today, message)
 
-    async def _tapped(self, session: Session, reply_id: str) -> list[OutboundMessage] | None:
-        if reply_id.startswith("offer:") and session.state == State.VIEWING_RESULTS:
-            return await self._select(session, int(reply_id.split(":", 1)[1]))
-        if reply_id == "confirm" and session.state == State.REVIEWING_BOOKING:
+    async def _tapped(
+        self, session: Session, tapped: ReplyId, message: InboundMessage, today: date
+    ) -> list[OutboundMessage] | None:
+        action = tapped.action
+        pending = (session.pending or {}).get("ask")
+        if action is Action.OFFER and session.state == State.VIEWING_RESULTS:
+            return await self._select(session, tapped.number)
+        if action is Action.CONFIRM and session.state == State.REVIEWING_BOOKING:
             return await self._book(session)
-        if reply_id == "edit" and session.state == State.REVIEWING_BOOKING:
+        if action is Action.EDIT and session.state == State.REVIEWING_BOOKING:
             return [TextMessage(replies.HOW_TO_EDIT)]
-        if reply_id == "cancel":
+        if action is Action.CANCEL:
             return await self._cancel(session)
+        if action in (Action.YES, Action.NO) and pending == "place":
+            return await self.searches.answer(session, action is Action.YES, today)
+        if action is Action.AIRPORT and pending == "airport":
+            return await self.searches.choose(session, tapped.value, today)
+        if action is Action.MORE:
+            return await self.searches.browse(session, "more", today)
+        if action is Action.HUMAN:
+            return await self._handoff(session, message, "asked")
         return None
 
     async def _dispatch(
-        self, session: Session, parsed: Parsed, today: date
+        self, session: Session, parsed: Parsed, today: date, message: InboundMessage
     ) -> list[OutboundMessage]:
         intent = parsed.intent
+        state = session.state
+        pending = (session.pending or {}).get("ask")
+        if (
+            pending == "place"
+            and intent in (Intent.CONFIRM, Intent.CANCEL)
+            and (intent is Intent.CONFIRM or not _GIVING_UP.search(parsed.text))
+        ):
+            return await self.searches.answer(session, intent is Intent.CONFIRM, today)
         if intent is Intent.RESTART:
             session.reset()
             return [TextMessage(replies.STARTING_OVER), replies.help_message()]
@@ -345,12 +360,23 @@ class ConversationHandler:
         if intent is Intent.HELP:
             return [replies.help_message()]
         if intent is Intent.GREETING:
-            return [TextMessage(replies.greeting(session.state)), replies.help_message()]
+            return [TextMessage(replies.greeting(state)), replies.help_message()]
+        if intent is Intent.THANKS:
+            return [TextMessage(answers.THANKS)]
+        if intent is Intent.HANDOFF:
+            return await self._handoff(session, message, "asked")
+        if intent is Intent.QUESTION:
+            return [answers.answer_question(parsed.slots.topic)]
         if intent is Intent.STATUS:
+            if parsed.slots.concern is not None and not parsed.slots.booking_reference:
+                return await self._bookings(session, parsed.slots.concern, message)
             return await self._status(session, parsed.slots.booking_reference)
+        if intent is Intent.MORE:
+            return await self.searches.browse(session, parsed.slots.browse or "more", today)
         if intent is Intent.SEARCH:
-            return await self._search(session, parsed.slots, today)
-        state = session.state
+            return await self.searches.take(session, parsed.slots, today)
+        if intent is Intent.EDIT and self._changes_search(session, parsed):
+            return await self.searches.take(session, parsed.slots, today, change=True)
         if state == State.VIEWING_RESULTS and intent is Intent.SELECT:
             return await self._select(session, parsed.slots.selection or 0)
         if state == State.COLLECTING_PASSENGERS and intent in (
@@ -365,87 +391,72 @@ class ConversationHandler:
             if intent in (Intent.EDIT, Intent.PASSENGER_DETAILS):
                 return self._edit(session, parsed)
         if state == State.SEARCHING and intent is Intent.UNKNOWN and parsed.slots != Slots():
-            return await self._search(session, parsed.slots, today)
+            return await self.searches.take(session, parsed.slots, today)
         if state == State.AWAITING_PAYMENT and session.booking_reference:
             return await self._status(session, session.booking_reference)
+        if state == State.SEARCHING and pending in ("origin", "destination", "date", "return_date"):
+            missing = "departure_date" if pending == "date" else pending
+            return [
+                TextMessage("Sorry, I didn't get that. " + results.ask(missing, session.search))
+            ]
         return [TextMessage(replies.not_understood(state)), replies.help_message()]
 
-    # --- Searching -------------------------------------------------------------------------
-
-    async def _search(self, session: Session, slots: Slots, today: date) -> list[OutboundMessage]:
-        if session.state not in (State.INITIAL, State.SEARCHING):
-            # A new route starts afresh; "tomorrow" or "business class" refines the last search.
-            kept = {} if (slots.origin or slots.destination) else dict(session.search)
-            session.reset()
-            session.search = kept
-        wanted = session.search
-        for name in ("origin", "destination"):
-            place = getattr(slots, name)
-            if place is not None:
-                if place.candidates:
-                    session.move(State.SEARCHING)
-                    return [TextMessage(replies.which_place(place.name, place.candidates))]
-                wanted[name] = place.code
-                wanted[f"{name}_name"] = place.name
-        for name in ("departure_date", "return_date"):
-            value = getattr(slots, name)
-            if value is not None:
-                wanted[name] = value.isoformat()
-        for name in ("adults", "children", "infants", "cabin", "time_of_day", "trip"):
-            value = getattr(slots, name)
-            if value is not None:
-                wanted[name] = value
-        if slots.unknown_places and not (slots.origin and slots.destination):
-            session.move(State.SEARCHING)
-            return [TextMessage(replies.unknown_place(slots.unknown_places[0]))]
-        missing = replies.missing_search_slot(wanted)
-        if missing is not None:
-            session.move(State.SEARCHING)
-            return [TextMessage(missing)]
-        return await self._run_search(session)
-
-    async def _run_search(self, session: Session) -> list[OutboundMessage]:
-        wanted = session.search
-        legs = [
-            {
-                "origin": wanted["origin"],
-                "destination": wanted["destination"],
-                "departureDate": wanted["departure_date"],
-            }
-        ]
-        if wanted.get("return_date"):
-            legs.append(
-                {
-                    "origin": wanted["destination"],
-                    "destination": wanted["origin"],
-                    "departureDate": wanted["return_date"],
-                }
+    @staticmethod
+    def _changes_search(session: Session, parsed: Parsed) -> bool:
+        """An edit of the search: while searching or looking at flights, or of a search field."""
+        slots = parsed.slots
+        if slots.edit_field in SEARCH_EDITS:
+            return (
+                slots.edit_field != "passengers"
+                or session.state
+                in (
+                    State.INITIAL,
+                    State.SEARCHING,
+                    State.VIEWING_RESULTS,
+                )
+                or slots.passenger is None
             )
-        search_input = {
-            "slices": legs,
-            "passengers": {
-                "adults": wanted.get("adults") or 1,
-                "children": wanted.get("children") or 0,
-                "infants": wanted.get("infants") or 0,
-            },
-            "cabinClass": str(wanted.get("cabin") or "economy").upper(),
-            "currency": self.payment_currency,
-        }
-        outcome = await self.execute(SEARCH, {"input": search_input}, wa_id=session.wa_id)
-        if outcome.errors:
-            session.move(State.SEARCHING)
-            return [TextMessage(replies.search_failed(outcome.error_code, outcome.errors))]
-        assert outcome.data is not None
-        found = outcome.data["searchFlights"]
-        options = replies.pick_options(
-            found["cheapest"], found["fastest"], wanted.get("time_of_day"), MAX_OPTIONS
+        searchy = any(
+            (slots.origin, slots.destination, slots.departure_date, slots.return_date, slots.cabin)
         )
-        if not options:
-            session.move(State.SEARCHING)
-            return [TextMessage(replies.NO_FLIGHTS)]
-        session.options = options
-        session.move(State.VIEWING_RESULTS)
-        return [replies.options_message(options, wanted)]
+        return searchy and slots.passenger is None
+
+    # --- Not a search ------------------------------------------------------------------------
+
+    async def _handoff(
+        self, session: Session, message: InboundMessage, reason: str
+    ) -> list[OutboundMessage]:
+        await self.transcript.request_handoff(
+            session.wa_id,
+            said=message.text or "",
+            reason=reason,
+            profile_name=message.profile_name,
+            now=self.clock(),
+        )
+        return [TextMessage(answers.handoff_requested(self.support_contact))]
+
+    async def _bookings(
+        self, session: Session, concern: str, message: InboundMessage
+    ) -> list[OutboundMessage]:
+        """ "I never receive my ticket", "I want refund": the state of their bookings."""
+        found = await self.transcript.bookings(session.wa_id)
+        if session.booking_reference and session.access_token:
+            mine = (session.booking_reference, session.access_token)
+            found = [mine, *(b for b in found if b[0] != mine[0])]
+        bookings = []
+        for reference, token in found[:BOOKINGS_TOLD]:
+            outcome = await self.execute(
+                BOOKING_STATUS, {"ref": reference}, wa_id=session.wa_id, access_token=token
+            )
+            booking = (outcome.data or {}).get("booking")
+            if booking is not None:
+                bookings.append(booking)
+        if not bookings:
+            return [answers.no_bookings(self.support_contact)]
+        lines = [answers.about_booking(b, concern) for b in bookings]
+        if answers.wants_person(concern, bookings):
+            await self._handoff(session, message, concern)
+        return [answers.bookings_answer(lines)]
 
     # --- Choosing and passengers -------------------------------------------------------------
 
@@ -463,7 +474,7 @@ class ConversationHandler:
         session.passengers = [{"type": kind} for kind in kinds]
         session.move(State.COLLECTING_PASSENGERS)
         return [
-            TextMessage(replies.selected(session.selected)),
+            TextMessage(results.chosen(session.selected)),
             TextMessage(replies.ask_passenger(session.passengers, 0, missing=None)),
         ]
 
@@ -551,7 +562,7 @@ class ConversationHandler:
         payment = paying.data["initializePayment"]
         session.payment_reference = payment["reference"]
         session.move(State.AWAITING_PAYMENT)
-        return [TextMessage(replies.pay_now(created["booking"], payment))]
+        return [replies.pay_now(created["booking"], payment, self.zone)]
 
     async def _booking_refused(self, session: Session, outcome: Outcome) -> list[OutboundMessage]:
         code = outcome.error_code
@@ -560,7 +571,8 @@ class ConversationHandler:
             session.expected_total = extensions.get("totalAmount")
             return [replies.price_changed_message(extensions)]
         if code == "OFFER_EXPIRED":
-            refreshed = await self._run_search(session)
+            today = self.clock().astimezone(self.zone).date()
+            refreshed = await self.searches.run(session, today)
             return [TextMessage(replies.FARE_EXPIRED), *refreshed]
         if code == "BAD_USER_INPUT" and outcome.error_field:
             index, name = replies.passenger_field_of(outcome.error_field)
@@ -588,11 +600,7 @@ class ConversationHandler:
     async def _token_for(self, session: Session, reference: str) -> str | None:
         if session.booking_reference == reference and session.access_token:
             return session.access_token
-        record = await self.conversations.get(session.wa_id)
-        if record is None:
-            return None
-        token: str | None = record.data.get("tokens", {}).get(reference)
-        return token
+        return await self.transcript.token_for(session.wa_id, reference)
 
     async def _cancel(self, session: Session) -> list[OutboundMessage]:
         if session.state == State.AWAITING_PAYMENT and session.booking_reference:
@@ -636,5 +644,7 @@ def _merge(passenger: dict[str, Any], fields: PassengerFields) -> str | None:
             passenger["gender"] = GENDER_BY_TITLE[fields.title]
     if fields.gender:
         passenger["gender"] = fields.gender
-        passenger.setdefault("title", TITLES_BY_GENDER[fields.gender])
+        young = passenger.get("type") in ("child", "infant_without_seat")
+        titles = YOUNG_TITLES_BY_GENDER if young else TITLES_BY_GENDER
+        passenger.setdefault("title", titles[fields.gender])
     return None

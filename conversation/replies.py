@@ -8,31 +8,28 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from conversation.parser import Parsed, PassengerFields
+from conversation import replyids
+from conversation.reading import Parsed, PassengerFields
+from conversation.replyids import Action
+from conversation.results import EXAMPLE, day
 from conversation.session import State
 from integrations.whatsapp import (
     Button,
     ButtonsMessage,
+    LinkMessage,
     ListMessage,
-    ListRow,
-    ListSection,
     OutboundMessage,
     TemplateMessage,
     TextMessage,
 )
 
-EXAMPLE = "Flight from Lagos to Abuja on Friday"
 SOMETHING_WENT_WRONG = (
     "Sorry, something went wrong on our side. Please try again in a moment, or type HELP."
 )
-UNSUPPORTED = "I can only read text messages and button taps for now."
+UNSUPPORTED = "I can only read text for now (and the caption of a photo): please type your message."
 STARTING_OVER = "No problem, let's start over."
 CANCELLED = "Okay, I've cancelled that. Type a new search whenever you're ready."
 NOTHING_TO_CANCEL = "There's nothing to cancel. Type a search like: " + EXAMPLE
-NO_FLIGHTS = (
-    "I couldn't find flights for that trip. Try another date, or fewer stops, e.g. "
-    "'Lagos to Abuja next Monday'."
-)
 FARE_EXPIRED = "That fare has just expired. Here are fresh options:"
 HOW_TO_EDIT = (
     "Tell me what to change, for example: 'email is jd@example.com', 'phone is 08031234567' "
@@ -40,7 +37,6 @@ HOW_TO_EDIT = (
 )
 WHICH_BOOKING = "Which booking? Send 'status' and the reference, e.g. status SF7K2QXM."
 FULL_NAME_PLEASE = "Please send the full name as on the passport: first name and surname."
-TIME_WINDOWS = {"morning": (5, 12), "afternoon": (12, 17), "evening": (17, 21), "night": (21, 29)}
 FIELD_WORDS = {
     "given_name": "full name (as on the passport)",
     "family_name": "surname",
@@ -79,117 +75,8 @@ def not_understood(state: State) -> str:
     return "Sorry, I didn't get that. " + asks.get(state, "Here's what I can do:")
 
 
-def which_place(name: str, candidates: Sequence[str]) -> str:
-    return f"Which {name} do you mean: {', '.join(candidates)}? Reply with one of the codes."
-
-
-def unknown_place(word: str) -> str:
-    return f"I don't know an airport called '{word}'. Try the city name or its code (e.g. LOS)."
-
-
-def missing_search_slot(wanted: dict[str, Any]) -> str | None:
-    if not wanted.get("origin") and not wanted.get("destination"):
-        return "Where are you flying from and to? e.g. " + EXAMPLE
-    if not wanted.get("origin"):
-        return f"Where are you flying to {wanted.get('destination_name', '')} from?"
-    if not wanted.get("destination"):
-        return f"Where are you flying to from {wanted.get('origin_name', '')}?"
-    if not wanted.get("departure_date"):
-        return "What date do you want to fly? e.g. 'tomorrow', 'Friday' or '15 Dec'."
-    if wanted.get("trip") == "return" and not wanted.get("return_date"):
-        return "When are you coming back?"
-    return None
-
-
-def search_failed(code: str | None, errors: Sequence[dict[str, Any]]) -> str:
-    if code == "BAD_USER_INPUT":
-        return f"{errors[0]['message']} Please adjust and send the search again."
-    if code in ("UPSTREAM_UNAVAILABLE", "UPSTREAM_ERROR"):
-        return "The airlines aren't answering right now. Please try again in a minute."
-    return "I couldn't search just now. Please try again."
-
-
-def _departure(offer: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(offer["slices"][0]["segments"][0]["departingAt"])
-
-
-def _fits(offer: dict[str, Any], time_of_day: str | None) -> bool:
-    if not time_of_day or time_of_day not in TIME_WINDOWS:
-        return True
-    start, end = TIME_WINDOWS[time_of_day]
-    hour = _departure(offer).hour
-    return start <= hour < end or start <= hour + 24 < end
-
-
-def pick_options(
-    cheapest: Sequence[dict[str, Any]],
-    fastest: Sequence[dict[str, Any]],
-    time_of_day: str | None,
-    limit: int,
-) -> list[dict[str, Any]]:
-    """The cheapest and the fastest, at most `limit` in all, as the session remembers them."""
-    cheap = [o for o in cheapest if _fits(o, time_of_day)] or list(cheapest)
-    quick = [o for o in fastest if _fits(o, time_of_day)] or list(fastest)
-    chosen = [("Cheapest", o) for o in cheap[: limit // 2]]
-    taken = {o["id"] for _, o in chosen}
-    for offer in quick:
-        if len(chosen) >= limit:
-            break
-        if offer["id"] not in taken:
-            chosen.append(("Fastest", offer))
-            taken.add(offer["id"])
-    return [_option(label, offer) for label, offer in chosen]
-
-
-def _option(label: str, offer: dict[str, Any]) -> dict[str, Any]:
-    first = offer["slices"][0]
-    departure = _departure(offer)
-    stops = first["stops"]
-    hours, minutes = divmod(sum(s["durationMinutes"] for s in offer["slices"]), 60)
-    return {
-        "id": offer["id"],
-        "group": label,
-        "title": f"{offer['price']['formatted']} {departure:%H:%M}",
-        "description": (
-            f"{offer['owner']['name']} · {first['segments'][0]['origin']['iataCode']} "
-            f"{departure:%a %d %b %H:%M} · "
-            f"{'nonstop' if stops == 0 else f'{stops} stop' + ('s' if stops > 1 else '')} · "
-            f"{hours}h{minutes:02d}"
-        ),
-        "price": offer["price"]["formatted"],
-        "airline_total": offer["totalAmount"]["amount"],
-        "airline": offer["owner"]["name"],
-        "departs": departure.isoformat(),
-    }
-
-
-def options_message(options: Sequence[dict[str, Any]], wanted: dict[str, Any]) -> OutboundMessage:
-    sections: dict[str, list[ListRow]] = {}
-    for number, option in enumerate(options, start=1):
-        sections.setdefault(option["group"], []).append(
-            ListRow(
-                id=f"offer:{number}",
-                title=f"{number}. {option['title']}",
-                description=option["description"],
-            )
-        )
-    route = f"{wanted.get('origin_name') or wanted['origin']} → " + (
-        wanted.get("destination_name") or wanted["destination"]
-    )
-    return ListMessage(
-        body=f"Flights {route}, {date.fromisoformat(wanted['departure_date']):%a %d %b}. "
-        "Tap to choose, or reply with a number.",
-        button="See flights",
-        sections=tuple(ListSection(title=k, rows=tuple(v)) for k, v in sections.items()),
-    )
-
-
 def pick_a_number(count: int) -> str:
     return f"Please reply with a number from 1 to {count}."
-
-
-def selected(option: dict[str, Any]) -> str:
-    return f"Great choice: {option['airline']}, {option['price']}. Now the passenger details."
 
 
 def missing_fields(passenger: dict[str, Any], *, lead: bool) -> list[str]:
@@ -254,9 +141,9 @@ def review_message(option: dict[str, Any], passengers: Sequence[dict[str, Any]])
         header="Please check your booking",
         body="\n".join(lines),
         buttons=(
-            Button(id="confirm", title="Confirm"),
-            Button(id="edit", title="Edit"),
-            Button(id="cancel", title="Cancel"),
+            Button(id=replyids.plain(Action.CONFIRM), title="Confirm"),
+            Button(id=replyids.plain(Action.EDIT), title="Edit"),
+            Button(id=replyids.plain(Action.CANCEL), title="Cancel"),
         ),
     )
 
@@ -267,7 +154,10 @@ def price_changed_message(extensions: dict[str, Any]) -> OutboundMessage:
             f"The airline's price has changed to {extensions.get('totalAmount')} "
             f"{extensions.get('currency', '')}. Book at the new price?"
         ),
-        buttons=(Button(id="confirm", title="Confirm"), Button(id="cancel", title="Cancel")),
+        buttons=(
+            Button(id=replyids.plain(Action.CONFIRM), title="Confirm"),
+            Button(id=replyids.plain(Action.CANCEL), title="Cancel"),
+        ),
     )
 
 
@@ -306,19 +196,25 @@ def payment_link_failed(reference: str | None) -> str:
     )
 
 
-def pay_now(booking: dict[str, Any], payment: dict[str, Any]) -> str:
+def pay_now(booking: dict[str, Any], payment: dict[str, Any], zone: ZoneInfo) -> LinkMessage:
+    """The payment link as a button (inside the 24-hour window every reply is)."""
     deadline = ""
     if booking.get("payBy"):
-        deadline = f" Pay by {datetime.fromisoformat(booking['payBy']):%a %d %b %H:%M} (UTC)."
+        pay_by = datetime.fromisoformat(booking["payBy"]).astimezone(zone)
+        deadline = f" Pay by {day(pay_by.date())} at {pay_by:%H:%M}."
     held = (
         f" The airline is holding your seat: reference {booking['airlineReference']}."
         if booking.get("airlineReference")
         else ""
     )
-    return (
-        f"Booking {booking['reference']} is reserved.{held}\n"
-        f"Pay {payment['amount']['formatted']} securely here: {payment['authorizationUrl']}\n"
-        f"I'll message you as soon as the airline confirms.{deadline}"
+    return LinkMessage(
+        body=(
+            f"Booking {booking['reference']} is reserved.{held}\n"
+            f"Pay {payment['amount']['formatted']} securely with the button below.\n"
+            f"I'll message you as soon as the airline confirms.{deadline}"
+        ),
+        button="Pay now",
+        url=payment["authorizationUrl"],
     )
 
 
@@ -337,14 +233,18 @@ STATUS_WORDS = {
 }
 
 
+def _city(place: dict[str, Any]) -> str:
+    return str(place.get("cityName") or place["iataCode"])
+
+
 def booking_status(booking: dict[str, Any], zone: ZoneInfo) -> str:
     first = booking["slices"][0]
     departs = datetime.fromisoformat(first["segments"][0]["departingAt"])
     said = STATUS_WORDS.get(booking["status"], booking["status"])
     lines = [
         f"Booking {booking['reference']}: {said}.",
-        f"{first['origin']['iataCode']} → {first['destination']['iataCode']}, "
-        f"{first['segments'][0]['flightNumber']} on {departs:%a %d %b at %H:%M}.",
+        f"{_city(first['origin'])} → {_city(first['destination'])}, "
+        f"{first['segments'][0]['flightNumber']} on {day(departs.date())} at {departs:%H:%M}.",
         f"Total: {booking['totalAmount']['formatted']}",
     ]
     if booking.get("airlineReference"):
@@ -361,8 +261,8 @@ def confirmed(booking: dict[str, Any], zone: ZoneInfo) -> str:
     return (
         f"✅ Your booking {booking['reference']} is confirmed!\n"
         f"Airline reference: {booking['airlineReference']}\n"
-        f"{first['origin']['iataCode']} → {first['destination']['iataCode']}, "
-        f"{first['segments'][0]['flightNumber']} on {departs:%a %d %b at %H:%M}.\n"
+        f"{_city(first['origin'])} → {_city(first['destination'])}, "
+        f"{first['segments'][0]['flightNumber']} on {day(departs.date())} at {departs:%H:%M}.\n"
         "Have a good trip!"
     )
 
@@ -420,4 +320,6 @@ def plain_text(message: OutboundMessage) -> str:
     if isinstance(message, ListMessage):
         rows = [r.title for s in message.sections for r in s.rows]
         return message.body + " [" + " | ".join(rows) + "]"
+    if isinstance(message, LinkMessage):
+        return f"{message.body} [{message.button}: {message.url}]"
     return f"template {message.name} {list(message.body_parameters)}"

@@ -11,9 +11,12 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+from conversation.reading import Expecting
 from integrations.sessions import SessionStore
 
 SESSION_TTL = timedelta(hours=24)
+# A traveller who later writes without their number (a WhatsApp username) is still known by it.
+ALIAS_TTL = timedelta(days=400)
 
 
 class State(StrEnum):
@@ -41,6 +44,8 @@ TRANSITIONS: dict[tuple[State, State], str] = {
     (State.REVIEWING_BOOKING, State.COLLECTING_PASSENGERS): "a detail the airline refused",
     (State.REVIEWING_BOOKING, State.REVIEWING_BOOKING): "an edit",
     (State.REVIEWING_BOOKING, State.VIEWING_RESULTS): "the fare expired; fresh options",
+    (State.REVIEWING_BOOKING, State.SEARCHING): "the fare expired and the search again failed",
+    (State.VIEWING_RESULTS, State.SEARCHING): "the search shown expired and found nothing now",
     (State.REVIEWING_BOOKING, State.AWAITING_PAYMENT): "booked; payment link sent",
     (State.AWAITING_PAYMENT, State.CONFIRMED): "the payment settled and the airline confirmed",
     (State.AWAITING_PAYMENT, State.INITIAL): "refunded or cancelled",
@@ -48,15 +53,25 @@ TRANSITIONS: dict[tuple[State, State], str] = {
 }
 
 # What a message is read as in each state (the parser's `expecting` hint).
-EXPECTING: dict[State, str | None] = {
+EXPECTING: dict[State, Expecting | None] = {
     State.INITIAL: None,
     State.SEARCHING: None,
-    State.VIEWING_RESULTS: "selection",
-    State.SELECTED_FLIGHT: "passenger",
-    State.COLLECTING_PASSENGERS: "passenger",
-    State.REVIEWING_BOOKING: "confirmation",
+    State.VIEWING_RESULTS: Expecting.SELECTION,
+    State.SELECTED_FLIGHT: Expecting.PASSENGER,
+    State.COLLECTING_PASSENGERS: Expecting.PASSENGER,
+    State.REVIEWING_BOOKING: Expecting.CONFIRMATION,
     State.AWAITING_PAYMENT: None,
     State.CONFIRMED: None,
+}
+
+
+_ASKED = {
+    "origin": Expecting.ORIGIN,
+    "destination": Expecting.DESTINATION,
+    "date": Expecting.DATE,
+    "return_date": Expecting.RETURN_DATE,
+    "place": Expecting.CONFIRMATION,
+    "airport": Expecting.ORIGIN,
 }
 
 
@@ -83,6 +98,16 @@ class Session:
     expected_total: str | None = None
     # When the traveller last wrote (ISO): free-form replies are allowed for 24 hours after.
     last_inbound_at: str | None = None
+    # While searching, what was just asked: {"ask": "origin" | "destination" | "date" |
+    # "return_date"}, or a place to confirm: {"ask": "place", "end": ..., "code": ..., "name": ...}
+    # (a near spelling), {"ask": "airport", "end": ..., "town": ..., "codes": [...]} (a town with
+    # no airport, or a name with several).
+    pending: dict[str, Any] | None = None
+    # The flight search the options came from, and how many of its offers were shown.
+    search_id: str | None = None
+    shown: int = 0
+    # The business-scoped user id Meta sent with the traveller's phone number, once noted.
+    user_id: str | None = None
 
     def move(self, to: State) -> None:
         if to != State.INITIAL and to != self.state and (self.state, to) not in TRANSITIONS:
@@ -90,8 +115,15 @@ class Session:
         self.state = to
 
     def reset(self) -> None:
-        keep = self.wa_id
-        self.__dict__.update(Session(wa_id=keep).__dict__)
+        keep, user_id, last = self.wa_id, self.user_id, self.last_inbound_at
+        self.__dict__.update(Session(wa_id=keep, user_id=user_id, last_inbound_at=last).__dict__)
+
+    @property
+    def expecting(self) -> Expecting | None:
+        """What the next message is likely to answer."""
+        if self.state == State.SEARCHING and self.pending is not None:
+            return _ASKED.get(self.pending.get("ask", ""))
+        return EXPECTING[self.state]
 
     def to_data(self) -> dict[str, Any]:
         data = asdict(self)
@@ -118,3 +150,13 @@ class Sessions:
 
     async def save(self, session: Session) -> None:
         await self._store.save(f"wa:{session.wa_id}", session.to_data(), self._ttl.total_seconds())
+
+    async def note_user_id(self, user_id: str, wa_id: str) -> None:
+        """Remember whose phone number a business-scoped user id goes with."""
+        await self._store.save(f"wa:user:{user_id}", {"wa_id": wa_id}, ALIAS_TTL.total_seconds())
+
+    async def wa_id_of(self, user_id: str) -> str | None:
+        """The phone number last seen with a business-scoped user id, if any."""
+        data = await self._store.load(f"wa:user:{user_id}")
+        found = (data or {}).get("wa_id")
+        return found if isinstance(found, str) else None

@@ -265,7 +265,11 @@ def create_app(
                 )
             )
             flights = FlightService(
-                flight_provider, shared.cache, rates, default_currency=settings.payment_currency
+                flight_provider,
+                shared.cache,
+                rates,
+                default_currency=settings.payment_currency,
+                max_days_ahead=settings.search_max_days_ahead,
             )
             saga = SagaDeps(
                 store=store,

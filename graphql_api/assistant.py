@@ -6,9 +6,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from conversation.handler import ConversationHandler, Execute, Outcome
+from conversation.gateway import Execute, Outcome
+from conversation.handler import ConversationHandler
 from conversation.notifier import BookingNotifier
 from conversation.session import Sessions
+from conversation.transcript import Transcript
 from graphql_api.context import RequestContext, Services
 from graphql_api.errors import format_error
 from graphql_api.executor import GraphQLExecutor
@@ -66,8 +68,9 @@ def build_assistant(
         execute=in_process_executor(executor, services),
         sessions=Sessions(services.shared.sessions),
         sender=sender,
-        conversations=services.store.conversations,
+        transcript=Transcript(services.store.conversations, services.store.processed_events),
         payment_currency=services.settings.payment_currency,
+        support_contact=services.settings.support_contact,
     )
     notifier = BookingNotifier(
         bus=services.shared.bus,

@@ -21,6 +21,7 @@ from integrations.sandbox_payments import SandboxPayments
 from integrations.whatsapp import (
     ButtonsMessage,
     InboundMessage,
+    LinkMessage,
     ListMessage,
     OutboundMessage,
     TemplateMessage,
@@ -43,8 +44,9 @@ class TerminalSender:
             self.options = [(r.id, r.title) for s in message.sections for r in s.rows]
         return [f"wamid.terminal.{secrets.token_hex(6)}"]
 
-    async def mark_read(self, message_id: str) -> None:
-        return None
+    async def mark_read(self, message_id: str, *, typing: bool = False) -> None:
+        if typing:
+            self.write("…")
 
 
 def render(message: OutboundMessage) -> str:
@@ -63,6 +65,8 @@ def render(message: OutboundMessage) -> str:
                 number += 1
                 lines.append(f"  [{number}] {row.title}  {row.description or ''}".rstrip())
         return "\n".join(lines)
+    if isinstance(message, LinkMessage):
+        return f"{message.body}\n  [{message.button}] {message.url}"
     assert isinstance(message, TemplateMessage)
     return f"(template {message.name}: {', '.join(message.body_parameters)})"
 

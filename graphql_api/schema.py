@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -34,9 +35,23 @@ from graphql_api.types.money import ExchangeRate, Money
 from resolvers import reconciliation
 from resolvers.access import channel_of, require_admin
 from resolvers.errors import NotFound
+from resolvers.handoffs import handoff_requests
 from resolvers.idempotency import run_once
 from resolvers.lifecycle import BookingStatus
 from resolvers.money import normalize_currency
+
+
+@strawberry.type(description="A WhatsApp traveller who asked for a person (admins only).")
+class HandoffRequest:
+    phone: str = strawberry.field(
+        description="The traveller's WhatsApp number, or business-scoped user id when hidden."
+    )
+    profile_name: str | None
+    message: str = strawberry.field(description="What the traveller wrote when asking.")
+    reason: str = strawberry.field(description='"asked", or the worry needing a person: "refund".')
+    requested_at: datetime
+    state: str = strawberry.field(description="Where the conversation stood.")
+    booking_references: list[str]
 
 
 @strawberry.type
@@ -117,6 +132,27 @@ class Query:
             page_info=PageInfo(has_next_page=more, end_cursor=edges[-1].cursor if edges else None),
             total_count=total,
         )
+
+    @strawberry.field(description="WhatsApp travellers who asked for a person, latest first.")
+    async def handoff_requests(self, info: Info, first: int | None = 20) -> list[HandoffRequest]:
+        context = info.context
+        found = await handoff_requests(
+            context.caller,
+            context.services.store.conversations,
+            first=20 if first is None else first,
+        )
+        return [
+            HandoffRequest(
+                phone=h.phone,
+                profile_name=h.profile_name,
+                message=h.message,
+                reason=h.reason,
+                requested_at=h.requested_at,
+                state=h.state,
+                booking_references=list(h.booking_references),
+            )
+            for h in found
+        ]
 
     @strawberry.field(description="A payment, for whoever may read its booking.")
     async def payment(self, info: Info, reference: strawberry.ID) -> Payment | None:

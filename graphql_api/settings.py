@@ -45,7 +45,12 @@ class Settings(BaseSettings):
     whatsapp_phone_number_id: str = ""
     whatsapp_app_secret: str = ""
     whatsapp_verify_token: str = ""
-    whatsapp_api_url: str = "https://graph.facebook.com/v23.0"
+    whatsapp_api_url: str = "https://graph.facebook.com/v26.0"
+    # Told to a traveller who asks for a person (phone, email or both); their request is also
+    # listed for operators (the handoffRequests query). Empty: only the in-chat promise is made.
+    support_contact: str = ""
+    # How far ahead a search may be. Airlines load schedules 330 to about 360 days ahead.
+    search_max_days_ahead: int = Field(default=361, ge=1, le=400)
 
     sentry_dsn: str = ""
     sentry_environment: str = ""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
@@ -24,15 +23,13 @@ from integrations.whatsapp import (
 
 log = logging.getLogger("sureflights.webhooks.whatsapp")
 
-# Meta retries a delivery that was not answered 200 for up to 7 days; a day more covers the last
-# retry arriving after a slow first attempt.
-SEEN_FOR = timedelta(days=8)
-
 
 class InboundHandler(Protocol):
     """The conversation engine as the webhook sees it."""
 
     async def handle(self, message: InboundMessage) -> None: ...
+
+    async def record_status(self, status: StatusUpdate) -> None: ...
 
 
 async def verify_subscription(request: Request) -> Response:
@@ -110,42 +107,12 @@ async def _hand_over(services: Services, message: InboundMessage) -> None:
             extra={"whatsapp_message_id": message.message_id},
         )
         return
-    # Meta may deliver one message more than once, to any replica: one claim wins.
-    first = await services.store.processed_events.record(
-        f"whatsapp:message:{message.message_id}", now=datetime.now(UTC), ttl=SEEN_FOR
-    )
-    if not first:
-        log.info(
-            "WhatsApp message delivered again; ignored",
-            extra={"whatsapp_message_id": message.message_id},
-        )
-        return
+    # The engine answers each message once, however often (and to whichever replica) Meta
+    # delivers it.
     await conversation.handle(message)
 
 
 async def _record_status(services: Services, status: StatusUpdate) -> None:
-    now = datetime.now(UTC)
-    first = await services.store.processed_events.record(
-        f"whatsapp:status:{status.message_id}:{status.status}", now=now, ttl=SEEN_FOR
-    )
-    if not first:
-        return
-    if status.error_codes:
-        log.warning(
-            "WhatsApp message not delivered",
-            extra={
-                "whatsapp_message_id": status.message_id,
-                "whatsapp_to": mask_phone(status.recipient_id),
-                "whatsapp_status": status.status,
-                "whatsapp_error_codes": list(status.error_codes),
-            },
-        )
-    entry: dict[str, Any] = {
-        "direction": "status",
-        "message_id": status.message_id,
-        "status": status.status,
-        "at": status.timestamp.isoformat(),
-    }
-    if status.error_codes:
-        entry["error_codes"] = list(status.error_codes)
-    await services.store.conversations.append_messages(status.recipient_id, [entry], now=now)
+    conversation: InboundHandler | None = services.conversation
+    if conversation is not None:
+        await conversation.record_status(status)

@@ -18,7 +18,6 @@ from typing import Annotated, Any, Generic, Literal, NoReturn, TypeVar
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import airportsdata
 import httpx
 from pydantic import (
     AfterValidator,
@@ -29,6 +28,7 @@ from pydantic import (
     ValidationError,
 )
 
+from integrations import places
 from integrations.errors import (
     CredentialsRejected,
     OutcomeUnknown,
@@ -465,19 +465,13 @@ def _zone(name: str) -> ZoneInfo | None:
         return None
 
 
-@lru_cache(maxsize=1)
-def _airports() -> dict[str, Any]:
-    airports: dict[str, Any] = airportsdata.load("IATA")
-    return airports
-
-
 def _airport_zone(place: _WirePlace) -> ZoneInfo | None:
     zone = _zone(place.time_zone) if place.time_zone else None
     if zone is None:
-        # Duffel documents the airport's time zone as nullable; the bundled airport table
-        # knows it for every scheduled airport.
-        known = _airports().get(place.iata_code)
-        zone = _zone(known["tz"]) if known and known.get("tz") else None
+        # Duffel documents the airport's time zone as nullable; the place table knows it for
+        # every scheduled airport.
+        known = places.time_zone_of(place.iata_code)
+        zone = _zone(known) if known else None
     return zone
 
 

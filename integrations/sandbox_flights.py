@@ -19,8 +19,7 @@ from itertools import pairwise, product
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import airportsdata
-
+from integrations import places
 from integrations.errors import UpstreamRejected
 from integrations.flights import (
     Amount,
@@ -67,9 +66,9 @@ _REGIONS = {
 _REGION_OF = {country: region for region, codes in _REGIONS.items() for country in codes.split()}
 _AFRICA = frozenset({"NG", "WAF", "CAF", "EAF", "SAF", "NAF"})
 
-# Every Nigerian airport with scheduled service, most travelled first; the first four are the
-# gateways foreign airlines fly to.
-_NIGERIA = "LOS ABV PHC KAN ENU QOW CBQ BNI QUO ABB ILR JOS KAD SKO MIU YOL AKR QRW IBA GMO"
+# Every Nigerian airport with scheduled service, most travelled first (the place table's order);
+# the first four are the gateways foreign airlines fly to.
+_NIGERIA = " ".join(a.code for a in places.NIGERIA if a.scheduled)
 _NIGERIA_GATEWAYS = frozenset({"LOS", "ABV", "PHC", "KAN"})
 # The busiest long-haul airports: several flights a day between any two of them.
 _TRUNKS = "LHR CDG DXB IST AMS FRA JFK DOH ATL IAD IAH EWR ORD LAX SFO MIA BOS YYZ SIN HKG NRT"
@@ -96,36 +95,8 @@ GMP ITM UKB OKD HLP SVO DME VKO
 """
 
 # Metropolitan codes the resolvers accept, and the airports each covers.
-_CITIES = {
-    "LON": ("London", "LHR LGW LCY STN LTN SEN"),
-    "NYC": ("New York", "JFK EWR LGA"),
-    "PAR": ("Paris", "CDG ORY BVA"),
-    "MIL": ("Milan", "MXP LIN BGY"),
-    "ROM": ("Rome", "FCO CIA"),
-    "TYO": ("Tokyo", "HND NRT"),
-    "WAS": ("Washington", "IAD DCA BWI"),
-    "CHI": ("Chicago", "ORD MDW"),
-    "MOW": ("Moscow", "SVO DME VKO"),
-    "STO": ("Stockholm", "ARN BMA NYO"),
-    "BJS": ("Beijing", "PEK PKX"),
-    "BUE": ("Buenos Aires", "EZE AEP"),
-    "DTT": ("Detroit", "DTW"),
-    "JKT": ("Jakarta", "CGK HLP"),
-    "OSA": ("Osaka", "KIX ITM UKB"),
-    "RIO": ("Rio de Janeiro", "GIG SDU"),
-    "SAO": ("São Paulo", "GRU CGH VCP"),
-    "SEL": ("Seoul", "ICN GMP"),
-    "SPK": ("Sapporo", "CTS OKD"),
-    "YMQ": ("Montreal", "YUL"),
-    "YTO": ("Toronto", "YYZ YTZ"),
-}
+_CITIES = {code: (name, " ".join(members)) for code, (name, members) in places.METRO_AREAS.items()}
 
-# Scheduled Nigerian airports missing from airportsdata's IATA table: (name, city, lat, lon).
-_MISSING_AIRPORTS = {
-    "QUO": ("Victor Attah International Airport", "Uyo", 4.8725, 8.0933),
-    "QRW": ("Warri Airport", "Warri", 5.5961, 5.8178),
-    "AKR": ("Akure Airport", "Akure", 7.2467, 5.3010),
-}
 # City names as travellers write them, where the data set spells them otherwise.
 _CITY_NAMES = {
     "ENU": "Enugu", "BNI": "Benin City", "DSS": "Dakar", "CTS": "Sapporo", "IST": "Istanbul",
@@ -163,16 +134,10 @@ def _zone(name: str) -> ZoneInfo:
 
 @cache
 def _airports() -> dict[str, _Airport]:
-    """Every airport with an IATA code, loaded once per process."""
-    loaded = airportsdata.load("IATA")
+    """Every airport of the place table, loaded once per process."""
     rows = [
-        (code, e["name"], e["city"], e["country"], e["tz"], e["lat"], e["lon"])
-        for code, e in loaded.items()
-    ]
-    rows += [
-        (code, name, city, "NG", "Africa/Lagos", lat, lon)
-        for code, (name, city, lat, lon) in _MISSING_AIRPORTS.items()
-        if code not in loaded
+        (a.code, a.name, a.city, a.country, a.time_zone, a.latitude, a.longitude)
+        for a in places.airports().values()
     ]
     majors = set(_MAJOR_AIRPORTS.split()) | _NIGERIA_GATEWAYS
     ranked = [*_NIGERIA.split(), *_MAJOR_AIRPORTS.split(), *_CITY_AIRPORTS.split()]
@@ -335,7 +300,7 @@ _AIRLINES: Final = {
         # Nigerian airlines: domestic network from their bases, a few regional routes.
         _airline(
             "P4", "Air Peace", "USD", "LOS ABV", nigerian=True, holds=False,
-            stations="PHC KAN ENU QOW CBQ BNI QUO ABB ILR JOS KAD SKO MIU YOL AKR QRW GMO "
+            stations="PHC KAN ENU QOW CBQ BNI QUO ABB ILR JOS KAD SKO MIU YOL AKR QRW GMO BCU "
             "ACC/LOS FNA/LOS ROB/LOS BJL/LOS DSS/LOS ABJ/LOS JNB/LOS LGW/LOS LGW/ABV",
             fleet=("Embraer 145, Embraer 175", "Embraer 195-E2, Boeing 737-500",
                    "Boeing 777-300"),
@@ -356,7 +321,7 @@ _AIRLINES: Final = {
         ),
         _airline(
             "OF", "Overland Airways", "USD", "LOS ABV", nigerian=True, holds=False,
-            stations="IBA ILR AKR BNI KAD MIU SKO YOL", cabins="E", fare=0.95,
+            stations="IBA ILR AKR BNI KAD MIU SKO YOL BCU DKA MXJ GMO", cabins="E", fare=0.95,
             fleet=("ATR 72-600, Embraer 175", "", ""),
         ),
         _airline(
@@ -1013,8 +978,10 @@ def _taxes(itinerary: _Itinerary, base: float) -> float:
 _CABINS: tuple[CabinClass, ...] = ("economy", "premium_economy", "business", "first")
 _KINDS: tuple[PassengerKind, ...] = ("adult", "child", "infant_without_seat")
 _MAX_OFFERS = 60
-# Airlines sell about a year ahead.
-_SCHEDULE_DAYS = 360
+# Airlines load their timetables about 330 days ahead: a search beyond finds no flights yet; one
+# beyond a year is refused.
+_LOADED_DAYS = 330
+_SCHEDULE_DAYS = 366
 # Premium economy and first exist only on long-haul aircraft.
 _LONG_HAUL_ONLY = frozenset({"premium_economy", "first"})
 
@@ -1090,6 +1057,8 @@ def _candidates(query: _Query, booked: date) -> list[_Candidate]:
     """The offers of a search, in their final order (cheapest first), before pricing in money."""
     options: list[list[_Itinerary]] = []
     for origin, destination, day in query.slices:
+        if (day - booked).days > _LOADED_DAYS:
+            return []  # on sale, but the airlines have not loaded that timetable yet
         found = _slice_options(origin, destination, day, query.max_connections >= 2)
         options.append([it for it in found if it.stops <= query.max_connections])
         if not options[-1]:

@@ -41,7 +41,9 @@ log = logging.getLogger("sureflights.whatsapp")
 # raised on, because an exception would turn into a non-200 and Meta would redeliver the same
 # body for days.
 
-InboundKind = Literal["text", "button_reply", "list_reply", "unsupported"]
+InboundKind = Literal["text", "button_reply", "list_reply", "media", "unsupported"]
+# Media whose caption is read as the traveller's words.
+_CAPTIONED = ("image", "video", "document")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,8 @@ class InboundMessage:
 
     message_id: str
     wa_id: str
+    """Who wrote: the phone number (Meta's `from`), or the business-scoped user id when the
+    number is withheld."""
     profile_name: str | None
     timestamp: datetime
     """When WhatsApp received it, timezone-aware UTC."""
@@ -60,6 +64,8 @@ class InboundMessage:
     """The id of the tapped button or list row."""
     raw_type: str
     """Meta's message type: text, interactive, button, image, audio, location, ..."""
+    user_id: str | None = None
+    """The business-scoped user id (BSUID, e.g. "NG.1502576394655843"), when Meta sent one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +103,9 @@ def parse_webhook(
             if not isinstance(value, Mapping):
                 continue
             names = _profile_names(value.get("contacts"))
+            user_ids = _user_ids(value.get("contacts"))
             for raw in _mappings(value.get("messages")):
-                message = _inbound(raw, names)
+                message = _inbound(raw, names, user_ids)
                 if message is not None:
                     messages.append(message)
             for raw in _mappings(value.get("statuses")):
@@ -132,16 +139,26 @@ def _instant(value: object) -> datetime | None:
 def _profile_names(contacts: object) -> dict[str, str | None]:
     names: dict[str, str | None] = {}
     for contact in _mappings(contacts):
-        wa_id = _text(contact.get("wa_id"))
         profile = contact.get("profile")
-        if wa_id is not None:
-            names[wa_id] = _text(profile.get("name")) if isinstance(profile, Mapping) else None
+        name = _text(profile.get("name")) if isinstance(profile, Mapping) else None
+        for key in (_text(contact.get("wa_id")), _text(contact.get("user_id"))):
+            if key is not None:
+                names[key] = name
     return names
 
 
-def _inbound(raw: Mapping[str, Any], names: Mapping[str, str | None]) -> InboundMessage | None:
+def _user_ids(contacts: object) -> list[str]:
+    return [u for c in _mappings(contacts) if (u := _text(c.get("user_id"))) is not None]
+
+
+def _inbound(
+    raw: Mapping[str, Any], names: Mapping[str, str | None], user_ids: list[str]
+) -> InboundMessage | None:
     message_id = _text(raw.get("id"))
-    wa_id = _text(raw.get("from"))
+    # Business-scoped user ids: `from` (the phone number) may be withheld, `from_user_id` is not.
+    # https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids/
+    user_id = _text(raw.get("from_user_id")) or (user_ids[0] if len(user_ids) == 1 else None)
+    wa_id = _text(raw.get("from")) or user_id
     timestamp = _instant(raw.get("timestamp"))
     if message_id is None or wa_id is None or timestamp is None:
         log.info("skipped a webhook message without id, sender or timestamp")
@@ -164,6 +181,10 @@ def _inbound(raw: Mapping[str, Any], names: Mapping[str, str | None]) -> Inbound
                 text = _text(reply.get("title"))
                 if reply_id is not None:
                     kind = "button_reply" if reply_type == "button_reply" else "list_reply"
+    elif raw_type in _CAPTIONED:
+        media = raw.get(raw_type)
+        text = _text(media.get("caption")) if isinstance(media, Mapping) else None
+        kind = "media" if text is not None else "unsupported"
     elif raw_type == "button":
         # A quick-reply button of a template message: its payload plays the part of the id.
         button = raw.get("button")
@@ -181,6 +202,7 @@ def _inbound(raw: Mapping[str, Any], names: Mapping[str, str | None]) -> Inbound
         text=text if kind != "unsupported" else None,
         reply_id=reply_id if kind in ("button_reply", "list_reply") else None,
         raw_type=raw_type,
+        user_id=user_id,
     )
 
 
@@ -190,7 +212,7 @@ def _only_name(names: Mapping[str, str | None]) -> str | None:
 
 def _status(raw: Mapping[str, Any]) -> StatusUpdate | None:
     message_id = _text(raw.get("id"))
-    recipient_id = _text(raw.get("recipient_id"))
+    recipient_id = _text(raw.get("recipient_id")) or _text(raw.get("recipient_user_id"))
     status = _text(raw.get("status"))
     timestamp = _instant(raw.get("timestamp"))
     if message_id is None or recipient_id is None or status is None or timestamp is None:
@@ -271,6 +293,18 @@ class ListMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkMessage:
+    """A message with one button that opens `url` (Meta's interactive call-to-action URL
+    message), so a long link never shows in the text. Free-form: inside the 24-hour window."""
+
+    body: str
+    button: str
+    url: str
+    header: str | None = None
+    footer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TemplateMessage:
     """An approved template: the only kind Meta delivers outside the 24-hour window."""
 
@@ -279,7 +313,9 @@ class TemplateMessage:
     body_parameters: tuple[str, ...] = ()
 
 
-OutboundMessage: TypeAlias = TextMessage | ButtonsMessage | ListMessage | TemplateMessage
+OutboundMessage: TypeAlias = (
+    TextMessage | ButtonsMessage | ListMessage | LinkMessage | TemplateMessage
+)
 
 
 # Meta's limits, each from the Meta page cited beside it (or, for the header, WhatsApp's own
@@ -314,6 +350,10 @@ SECTION_TITLE_MAX = 24
 ROW_ID_MAX = 200
 ROW_TITLE_MAX = 24
 ROW_DESCRIPTION_MAX = 72
+# Interactive call-to-action URL button messages: <BODY_TEXT> 1024, <BUTTON_LABEL_TEXT> ("display
+# text") 20, header text 60, footer 60:
+# https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/interactive-cta-url-messages
+LINK_BUTTON_MAX = 20
 
 ELLIPSIS = "…"
 # Said in the body when options had to be left out; the conversation engine answers "MORE".
@@ -336,6 +376,8 @@ def fit_to_limits(message: OutboundMessage) -> list[dict[str, Any]]:
         return _fit_buttons(message)
     if isinstance(message, ListMessage):
         return _fit_list(message)
+    if isinstance(message, LinkMessage):
+        return _fit_link(message)
     return [_fit_template(message)]
 
 
@@ -505,6 +547,25 @@ def _fit_list(message: ListMessage) -> list[dict[str, Any]]:
     return [{"type": "interactive", "interactive": interactive}]
 
 
+def _fit_link(message: LinkMessage) -> list[dict[str, Any]]:
+    url = message.url.strip()
+    if not url.startswith(("https://", "http://")):
+        # Not a link Meta would open: say it in words instead.
+        return [_text_body(part) for part in split_text(f"{message.body}\n{url}", TEXT_BODY_MAX)]
+    interactive: dict[str, Any] = {"type": "cta_url"}
+    interactive.update(_decorations(message.header, None))
+    interactive["body"] = {"text": _with_note(message.body, 0, INTERACTIVE_BODY_MAX)}
+    interactive.update(_decorations(None, message.footer))
+    interactive["action"] = {
+        "name": "cta_url",
+        "parameters": {
+            "display_text": shorten(message.button, LINK_BUTTON_MAX) or "Open",
+            "url": url,
+        },
+    }
+    return [{"type": "interactive", "interactive": interactive}]
+
+
 def _fit_template(message: TemplateMessage) -> dict[str, Any]:
     # Template messages: name, language code and the body's {{n}} values as text parameters.
     # https://developers.facebook.com/documentation/business-messaging/whatsapp/templates/overview
@@ -515,12 +576,21 @@ def _fit_template(message: TemplateMessage) -> dict[str, Any]:
     return {"type": "template", "template": template}
 
 
+_BSUID = re.compile(r"^[A-Z]{2}\.[A-Za-z0-9.]+$")
+
+
+def is_user_id(address: str) -> bool:
+    """Whether an address is a business-scoped user id ("NG.1502576394655843"), not a number."""
+    return bool(_BSUID.match(address))
+
+
 def request_body(to: str, part: Mapping[str, Any]) -> dict[str, Any]:
-    """The full body POSTed to `/{phone_number_id}/messages` for one fitted part."""
+    """The full body POSTed to `/{phone_number_id}/messages` for one fitted part: a phone number
+    goes in `to`, a business-scoped user id in `recipient`."""
     return {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
-        "to": to,
+        ("recipient" if is_user_id(to) else "to"): to,
         **part,
     }
 
@@ -535,7 +605,10 @@ class WhatsAppSender(Protocol):
         """Sends `message` (several WhatsApp messages when it had to be split); their ids."""
         ...
 
-    async def mark_read(self, message_id: str) -> None: ...
+    async def mark_read(self, message_id: str, *, typing: bool = False) -> None:
+        """Blue ticks on the traveller's message; `typing` also shows "typing…" until the next
+        reply (or 25 seconds)."""
+        ...
 
 
 class RecordingSender:
@@ -545,6 +618,7 @@ class RecordingSender:
         self.sent: list[tuple[str, dict[str, Any]]] = []
         """(recipient, request body) pairs, oldest first, exactly as the live client posts them."""
         self.read: list[str] = []
+        self.typing: list[str] = []
         self._ids = itertools.count(1)
 
     async def send(self, to: str, message: OutboundMessage) -> list[str]:
@@ -554,8 +628,10 @@ class RecordingSender:
             ids.append(f"wamid.sandbox.{next(self._ids)}")
         return ids
 
-    async def mark_read(self, message_id: str) -> None:
+    async def mark_read(self, message_id: str, *, typing: bool = False) -> None:
         self.read.append(message_id)
+        if typing:
+            self.typing.append(message_id)
 
 
 # Meta's error codes callers act on (Cloud API error codes,
@@ -732,10 +808,17 @@ class WhatsAppClient:
             ids.append(self._message_id(content, recipient))
         return ids
 
-    async def mark_read(self, message_id: str) -> None:
-        # Mark messages as read:
+    async def mark_read(self, message_id: str, *, typing: bool = False) -> None:
+        # Mark messages as read, with the typing indicator:
         # https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/mark-message-as-read
-        body = {"messaging_product": "whatsapp", "status": "read", "message_id": message_id}
+        # https://developers.facebook.com/documentation/business-messaging/whatsapp/typing-indicators/
+        body: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": message_id,
+        }
+        if typing:
+            body["typing_indicator"] = {"type": "text"}
         await self._post(body, Idempotency.IDEMPOTENT, None)
 
     # --- Plumbing -----------------------------------------------------------------------------

@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-import airportsdata
-
+from integrations import places
 from integrations.cache import Cache
 from integrations.errors import UpstreamRejected
 from integrations.flights import (
@@ -42,7 +40,8 @@ log = logging.getLogger("sureflights.flights")
 
 MAX_SLICES = 4
 MAX_PASSENGERS = 9
-MAX_DAYS_AHEAD = 330
+# Airlines sell 330 to about 360 days ahead; SEARCH_MAX_DAYS_AHEAD sets the gateway's limit.
+MAX_DAYS_AHEAD = 361
 DEFAULT_CHILD_AGE = 8
 MAX_OFFERS_PAGE = 200
 MAX_PLACES = 50
@@ -51,33 +50,8 @@ MAX_SEARCH_TTL = timedelta(minutes=30)
 # A search whose offers expire sooner than this is not worth caching.
 MIN_SEARCH_TTL = timedelta(seconds=5)
 
-# Metropolitan-area codes Duffel accepts besides airport codes.
-CITY_CODES = frozenset(
-    {
-        "BER",
-        "BJS",
-        "BUE",
-        "CHI",
-        "DTT",
-        "JKT",
-        "LON",
-        "MIL",
-        "MOW",
-        "NYC",
-        "OSA",
-        "PAR",
-        "RIO",
-        "ROM",
-        "SAO",
-        "SEL",
-        "SPK",
-        "STO",
-        "TYO",
-        "WAS",
-        "YMQ",
-        "YTO",
-    }
-)
+# How long Duffel's word on a code the place table lacks is trusted.
+PLACE_CHECK_TTL = timedelta(days=1)
 
 
 class OfferSort(StrEnum):
@@ -123,33 +97,53 @@ class FlightSearch:
     cached: bool
 
 
-@lru_cache(maxsize=1)
-def _airports() -> dict[str, airportsdata.Airport]:
-    return airportsdata.load("IATA")
-
-
-def _check_place(code: str, field_name: str) -> str:
+def _code(code: str, field_name: str) -> str:
     normalized = code.strip().upper()
-    if len(normalized) != 3 or not normalized.isalpha():
+    if len(normalized) != 3 or not normalized.isascii() or not normalized.isalpha():
         raise BadUserInput(
             f'"{code[:16]}" is not an IATA airport or city code (three letters, e.g. LOS).',
             field=field_name,
         )
-    if normalized not in _airports() and normalized not in CITY_CODES:
+    return normalized
+
+
+def _check_place(code: str, field_name: str, confirmed: frozenset[str]) -> str:
+    normalized = _code(code, field_name)
+    if not places.is_listed(normalized) and normalized not in confirmed:
         raise BadUserInput(f'Unknown IATA code "{normalized}".', field=field_name)
     return normalized
 
 
+def unlisted_codes(query: FlightQuery) -> set[str]:
+    """Well-formed codes of a search that the place table does not list."""
+    found = set()
+    for wanted in query.slices:
+        for code in (wanted.origin, wanted.destination):
+            normalized = code.strip().upper()
+            if len(normalized) == 3 and normalized.isalpha() and not places.is_listed(normalized):
+                found.add(normalized)
+    return found
+
+
 def _local_today(code: str, now: datetime) -> date:
     """Today at the airport, so a late-evening search in Lagos is not judged by UTC's date."""
-    airport = _airports().get(code)
-    if airport is not None and airport["tz"]:
-        return now.astimezone(ZoneInfo(airport["tz"])).date()
+    zone = places.time_zone_of(code)
+    if zone:
+        return now.astimezone(ZoneInfo(zone)).date()
     return now.astimezone(UTC).date()
 
 
-def validate_search(query: FlightQuery, *, now: datetime) -> SearchRequest:
-    """The provider request for a client's search, or `BadUserInput` saying what to fix."""
+def validate_search(
+    query: FlightQuery,
+    *,
+    now: datetime,
+    max_days_ahead: int = MAX_DAYS_AHEAD,
+    confirmed: frozenset[str] = frozenset(),
+) -> SearchRequest:
+    """The provider request for a client's search, or `BadUserInput` saying what to fix.
+
+    `confirmed`: codes the place table lacks that the live provider knows (see
+    `FlightService.search`)."""
     if not 1 <= len(query.slices) <= MAX_SLICES:
         raise BadUserInput(
             f"A search has 1 to {MAX_SLICES} slices; this one has {len(query.slices)}.",
@@ -159,8 +153,8 @@ def validate_search(query: FlightQuery, *, now: datetime) -> SearchRequest:
     previous: date | None = None
     for index, wanted in enumerate(query.slices):
         where = f"slices[{index}]"
-        origin = _check_place(wanted.origin, f"{where}.origin")
-        destination = _check_place(wanted.destination, f"{where}.destination")
+        origin = _check_place(wanted.origin, f"{where}.origin", confirmed)
+        destination = _check_place(wanted.destination, f"{where}.destination", confirmed)
         if origin == destination:
             raise BadUserInput(
                 f"Origin and destination are both {origin}.", field=f"{where}.destination"
@@ -171,9 +165,9 @@ def validate_search(query: FlightQuery, *, now: datetime) -> SearchRequest:
                 f"The departure date {wanted.departure_date.isoformat()} is in the past.",
                 field=f"{where}.departureDate",
             )
-        if wanted.departure_date > today + timedelta(days=MAX_DAYS_AHEAD):
+        if wanted.departure_date > today + timedelta(days=max_days_ahead):
             raise BadUserInput(
-                f"Airlines sell at most {MAX_DAYS_AHEAD} days ahead; "
+                f"Searches reach at most {max_days_ahead} days ahead; "
                 f"{wanted.departure_date.isoformat()} is further.",
                 field=f"{where}.departureDate",
             )
@@ -294,12 +288,14 @@ class FlightService:
         rates: RatesService,
         *,
         default_currency: str,
+        max_days_ahead: int = MAX_DAYS_AHEAD,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.provider = provider
         self.cache = cache
         self.rates = rates
         self.default_currency = default_currency
+        self.max_days_ahead = max_days_ahead
         self.clock = clock
         self._in_flight: dict[str, asyncio.Task[SearchResult]] = {}
         # Decoded results by search id, so a hot cached search is not re-parsed per request.
@@ -307,7 +303,10 @@ class FlightService:
 
     async def search(self, query: FlightQuery) -> FlightSearch:
         now = self.clock()
-        request = validate_search(query, now=now)
+        confirmed = await self._confirmed_places(unlisted_codes(query))
+        request = validate_search(
+            query, now=now, max_days_ahead=self.max_days_ahead, confirmed=confirmed
+        )
         currency = normalize_currency(query.currency or self.default_currency, field="currency")
         key = search_key(request)
         search_id = await self.cache.get(_request_cache_key(key))
@@ -335,6 +334,27 @@ class FlightService:
                 "This offer is no longer available; search again for current offers.",
                 offerId=offer_id,
             ) from error
+
+    async def _confirmed_places(self, codes: set[str]) -> frozenset[str]:
+        """Which of `codes` (absent from the place table) the live provider knows: in live mode a
+        code we do not list is asked of Duffel's places, and its answer kept for a day. The
+        sandbox flies only between listed places, so there every such code is refused."""
+        if not codes or self.provider.mode != "LIVE":
+            return frozenset()
+        known = set()
+        for code in sorted(codes):
+            key = f"places:checked:{code}"
+            remembered = await self.cache.get(key)
+            if remembered is None:
+                try:
+                    found = await self.provider.suggest_places(code, limit=10)
+                except UpstreamRejected:
+                    found = []
+                remembered = b"1" if any(p.iata_code == code for p in found) else b"0"
+                await self.cache.set(key, remembered, PLACE_CHECK_TTL.total_seconds())
+            if remembered == b"1":
+                known.add(code)
+        return frozenset(known)
 
     async def suggest_places(self, query: str, *, first: int = 10) -> list[Place]:
         text = query.strip()

@@ -273,6 +273,11 @@ class ConversationRepository(Protocol):
         """Append to the conversation, creating it in NEW_CONVERSATION_STATE if absent."""
         ...
 
+    async def list_handoffs(self, limit: int = 20) -> builtins.list[ConversationRecord]:
+        """Conversations whose traveller asked for a person (`data["handoff"]`, with its ISO
+        `requested_at`), the latest request first; their `messages` are left out."""
+        ...
+
 
 class ApiKeyRepository(Protocol):
     """Partner API keys, looked up by the hash of the presented key."""

@@ -92,8 +92,12 @@ async def _create_indexes(database: AsyncDatabase[Document]) -> None:
         ]
     )
     await database.get_collection("conversations").create_indexes(
-        # One conversation per phone number; concurrent first messages upsert into one document.
-        [IndexModel([("phone", ASCENDING)], unique=True)]
+        [
+            # One conversation per phone number; concurrent first messages upsert into one.
+            IndexModel([("phone", ASCENDING)], unique=True),
+            # Operators' list of travellers who asked for a person.
+            IndexModel([("data.handoff.requested_at", DESCENDING)], sparse=True),
+        ]
     )
     await database.get_collection("api_keys").create_indexes(
         [
@@ -336,6 +340,19 @@ class MongoConversationRepository:
             },
             upsert=True,
         )
+
+    async def list_handoffs(self, limit: int = 20) -> list[ConversationRecord]:
+        cursor = (
+            self._collection.find(
+                {"data.handoff.requested_at": {"$exists": True}}, projection={"messages": False}
+            )
+            .sort([("data.handoff.requested_at", DESCENDING), ("phone", ASCENDING)])
+            .limit(limit)
+        )
+        return [
+            _CODEC.decode(ConversationRecord, {**document, "messages": []})
+            async for document in cursor
+        ]
 
 
 class MongoApiKeyRepository:

@@ -477,6 +477,15 @@ class SqliteConversationRepository:
                 "INSERT INTO conversation_messages (phone, body) VALUES (?, ?)", bodies
             )
 
+    async def list_handoffs(self, limit: int = 20) -> list[ConversationRecord]:
+        rows = await self._db.read(
+            "SELECT * FROM conversations "
+            "WHERE json_extract(data, '$.handoff.requested_at') IS NOT NULL "
+            "ORDER BY json_extract(data, '$.handoff.requested_at') DESC, phone LIMIT ?",
+            [limit],
+        )
+        return [_CODEC.decode(ConversationRecord, row, messages=[]) for row in rows]
+
 
 class SqliteApiKeyRepository:
     def __init__(self, db: _Connections) -> None:

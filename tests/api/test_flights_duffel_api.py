@@ -296,3 +296,39 @@ async def test_places_come_from_duffel_suggestions_when_live(
         "timeZone": "Europe/London",
     }
     assert route.calls.last.request.url.params["query"] == "heathrow"
+
+
+@respx.mock
+async def test_live_search_checks_a_code_the_place_table_lacks_with_duffel_places(
+    duffel_client: httpx.AsyncClient,
+) -> None:
+    suggestions = copy.deepcopy(upstream_fixture("duffel_places_suggestions_response.json"))
+    suggestions["data"][0]["iata_code"] = "XQZ"  # a new airport Duffel knows and we do not list
+    places = respx.get(f"{DUFFEL}/places/suggestions").respond(200, json=suggestions)
+    respx.post(f"{DUFFEL}/air/offer_requests").respond(201, json=OFFER_REQUEST)
+    unlisted = {"slices": [{"origin": "LHR", "destination": "XQZ", "departureDate": in_days(30)}]}
+
+    first = (await graphql(duffel_client, SEARCH, {"input": unlisted})).json()
+    again = (await graphql(duffel_client, SEARCH, {"input": unlisted})).json()
+
+    assert "errors" not in first and first["data"]["searchFlights"]["offers"]
+    assert "errors" not in again
+    assert places.call_count == 1  # Duffel's answer is remembered
+    assert places.calls.last.request.url.params["query"] == "XQZ"
+
+
+@respx.mock
+async def test_live_search_refuses_a_code_duffel_places_does_not_know(
+    duffel_client: httpx.AsyncClient,
+) -> None:
+    respx.get(f"{DUFFEL}/places/suggestions").respond(
+        200, json=upstream_fixture("duffel_places_suggestions_response.json")
+    )
+    searched = respx.post(f"{DUFFEL}/air/offer_requests").respond(201, json=OFFER_REQUEST)
+    unknown = {"slices": [{"origin": "LHR", "destination": "XQZ", "departureDate": in_days(30)}]}
+
+    body = (await graphql(duffel_client, SEARCH, {"input": unknown})).json()
+
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert body["errors"][0]["extensions"]["field"] == "slices[0].destination"
+    assert not searched.called

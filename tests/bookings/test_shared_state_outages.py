@@ -22,7 +22,7 @@ from tests.bookings.saga import PASSENGER
 from tests.helpers import graphql, upstream_fixture
 from tests.redis_server import RedisServer
 
-GRAPH = "https://graph.facebook.com/v23.0"
+GRAPH = "https://graph.facebook.com/v26.0"
 PHONE_NUMBER_ID = "106540352242922"
 TRAVELLER = "2348031234567"
 
@@ -52,6 +52,7 @@ def whatsapp_settings(make_settings: Callable[..., Settings], redis_url: str) ->
     return live_settings(
         make_settings,
         redis_url=redis_url,
+        whatsapp_api_url=GRAPH,
         whatsapp_access_token="wa-test-token",
         whatsapp_phone_number_id=PHONE_NUMBER_ID,
         whatsapp_app_secret="wa-test-secret",

@@ -12,8 +12,17 @@ from typing import Any
 
 import pytest
 
-from conversation import parser
-from conversation.parser import Intent, PassengerFields, PlaceMatch, Slots, parse
+import conversation
+from conversation.reading import (
+    Expecting,
+    Intent,
+    PassengerFields,
+    PlaceMatch,
+    Slots,
+    parse,
+    places,
+)
+from tests.conversation import labelled
 
 UTTERANCES = Path(__file__).with_name("utterances.jsonl")
 TODAY = date(2026, 11, 26)  # a Thursday
@@ -119,12 +128,27 @@ def test_labelled_utterances_meet_the_accuracy_floors(report_accuracy: list[str]
 
 
 def test_labelled_set_is_broad() -> None:
-    utterances = load_utterances()
-    assert len(utterances) >= 180
-    assert {u.intent for u in utterances} == set(Intent)
-    assert {u.expecting for u in utterances} == {None, "selection", "passenger", "confirmation"}
-    labelled = {name for u in utterances for name in u.slots}
-    assert labelled == set(Slots.__slots__)
+    first = load_utterances()
+    batches = [u for path in labelled.BATCHES for u in labelled.load(path)]
+    assert len(first) + len(batches) >= 600
+    assert {u.intent for u in first} | {u.intent for u in batches} == set(Intent)
+    assert {u.expecting for u in first} | {u.expecting for u in batches} == {
+        None,
+        *(e.value for e in Expecting),
+    }
+    names = {n for u in first for n in u.slots} | {n for u in batches for n in u.slots}
+    assert names == set(Slots.__slots__)
+
+
+def test_the_blind_batches_meet_the_goals(report_accuracy: list[str]) -> None:
+    """Every batch after it was fixed: at least 95% of searches with every slot right and 95% of
+    the other messages right (each batch's first pass is in README.md)."""
+    result = labelled.score([u for path in labelled.BATCHES for u in labelled.load(path)])
+    report_accuracy.append(result.line("blind batches"))
+    for miss in result.misses:
+        print("  miss:", miss)
+    assert result.searches_right >= 0.95 * result.searches, "\n".join(result.misses)
+    assert result.others_right >= 0.95 * result.others, "\n".join(result.misses)
 
 
 def read(text: str, expecting: str | None = None, today: date = TODAY) -> Slots:
@@ -175,9 +199,8 @@ def test_shouting_does_not_turn_words_into_airports() -> None:
     assert slots.adults == 2
 
 
-def test_benin_means_benin_city_but_keeps_the_republic_as_a_candidate() -> None:
-    slots = read("Benin to Lagos")
-    assert slots.origin == PlaceMatch("BNI", "Benin City", ("BNI", "COO"))
+def test_benin_means_benin_city_and_the_republic_is_said_in_full() -> None:
+    assert read("Benin to Lagos").origin == PlaceMatch("BNI", "Benin City")
     assert read("Benin City to Lagos").origin == PlaceMatch("BNI", "Benin City")
     assert read("Lagos to Benin Republic").destination == PlaceMatch("COO", "Cotonou")
 
@@ -213,10 +236,10 @@ def test_places_nobody_flies_to_are_reported_not_guessed() -> None:
 
 
 def test_every_curated_place_is_a_known_code() -> None:
-    gazetteer = parser._gazetteer()
-    for code in parser._PLACES:
+    gazetteer = places.gazetteer()
+    for code in places._PLACES:
         assert code in gazetteer.codes, code
-    for codes in parser._AMBIGUOUS_PLACES.values():
+    for codes in places._AMBIGUOUS_PLACES.values():
         assert all(code in gazetteer.codes for code in codes)
 
 
@@ -351,14 +374,16 @@ def test_parse_keeps_the_text_as_written() -> None:
 # --- Boundaries and speed ---------------------------------------------------------------------
 
 
-def test_the_parser_imports_nothing_from_the_api_or_the_domain() -> None:
-    tree = ast.parse(Path(parser.__file__).read_text(encoding="utf-8"))
-    imported = [
-        alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import)
-        for alias in node.names
-    ] + [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+def test_the_conversation_imports_nothing_from_the_api_or_the_domain() -> None:
+    imported: list[str] = []
+    for path in Path(conversation.__file__).parent.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported += [
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        ] + [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
     assert not [name for name in imported if name.split(".")[0] in {"graphql_api", "resolvers"}]
 
 

@@ -789,6 +789,34 @@ async def test_saving_a_new_conversation_creates_it_without_messages(store: Stor
     assert await store.conversations.get(PHONE) == record
 
 
+async def test_handoff_requests_are_listed_latest_first_without_messages(store: Store) -> None:
+    def asked(phone: str, minutes: int) -> ConversationRecord:
+        at = T0 + minutes * MINUTE
+        return ConversationRecord(
+            phone=phone,
+            state="initial",
+            created_at=T0,
+            updated_at=at,
+            data={"handoff": {"requested_at": at.isoformat(), "message": f"help {phone}"}},
+        )
+
+    await store.conversations.append_messages("+2348000000001", [message("in", "hi", T0)], T0)
+    await store.conversations.save(asked("+2348000000001", 5))
+    await store.conversations.save(asked("+2348000000002", 9))
+    await store.conversations.save(asked("+2348000000003", 1))
+    await store.conversations.save(
+        ConversationRecord(phone="+2348000000004", state="initial", created_at=T0, updated_at=T0)
+    )
+
+    listed = await store.conversations.list_handoffs(limit=2)
+
+    assert [c.phone for c in listed] == ["+2348000000002", "+2348000000001"]
+    assert listed[1].data["handoff"]["message"] == "help +2348000000001"
+    assert all(c.messages == [] for c in listed)
+    everyone = await store.conversations.list_handoffs()
+    assert [c.phone for c in everyone] == ["+2348000000002", "+2348000000001", "+2348000000003"]
+
+
 # --- the store itself -------------------------------------------------------------------------
 
 

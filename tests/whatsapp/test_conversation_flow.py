@@ -3,158 +3,35 @@ from a greeting to the unprompted confirmation, on the sandbox upstreams."""
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import hashlib
-import hmac
-import json
 import re
-import secrets
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 import respx
-from starlette.applications import Starlette
 
 from graphql_api.app import create_app
 from graphql_api.settings import Settings
 from tests.helpers import upstream_fixture
-
-APP_SECRET = "wa-app-secret-for-flow-tests"
-PHONE_NUMBER_ID = "106540352242922"
-GRAPH = "https://graph.facebook.com/v23.0"
-TRAVELLER = "2348031234567"
-OTHER = "2348059876543"
-
-
-def check_meta_limits(body: dict[str, Any]) -> None:
-    """Every message we send stays within the Cloud API's documented limits."""
-    assert body["messaging_product"] == "whatsapp"
-    kind = body["type"]
-    if kind == "text":
-        assert 0 < len(body["text"]["body"]) <= 4096
-    elif kind == "interactive":
-        interactive = body["interactive"]
-        assert len(interactive["body"]["text"]) <= 1024
-        if "header" in interactive:
-            assert len(interactive["header"]["text"]) <= 60
-        if interactive["type"] == "button":
-            buttons = interactive["action"]["buttons"]
-            assert 1 <= len(buttons) <= 3
-            assert all(len(b["reply"]["title"]) <= 20 for b in buttons)
-            assert len({b["reply"]["id"] for b in buttons}) == len(buttons)
-        else:
-            action = interactive["action"]
-            assert len(action["button"]) <= 20
-            rows = [r for s in action["sections"] for r in s["rows"]]
-            assert 1 <= len(rows) <= 10
-            assert all(len(r["title"]) <= 24 for r in rows)
-            assert all(len(r.get("description", "")) <= 72 for r in rows)
-            assert len({r["id"] for r in rows}) == len(rows)
-    else:
-        assert kind == "template"
-
-
-class WhatsApp:
-    """Meta on both sides: signed deliveries to our webhook, a Cloud API that records sends."""
-
-    def __init__(self, app: Starlette, http: httpx.AsyncClient, router: respx.MockRouter):
-        self.app = app
-        self.http = http
-        self.sent: list[dict[str, Any]] = []
-        self.read: list[str] = []
-        router.post(f"{GRAPH}/{PHONE_NUMBER_ID}/messages").mock(side_effect=self._sent)
-
-    def _sent(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        if body.get("status") == "read":
-            self.read.append(body["message_id"])
-        else:
-            check_meta_limits(body)
-            self.sent.append(body)
-        return httpx.Response(200, json=upstream_fixture("whatsapp_send_message_response.json"))
-
-    async def deliver(self, payload: dict[str, Any]) -> httpx.Response:
-        raw = json.dumps(payload).encode()
-        signature = "sha256=" + hmac.new(APP_SECRET.encode(), raw, hashlib.sha256).hexdigest()
-        return await self.http.post(
-            "/webhooks/whatsapp",
-            content=raw,
-            headers={"content-type": "application/json", "x-hub-signature-256": signature},
-        )
-
-    async def say(self, text: str, wa_id: str = TRAVELLER, message_id: str | None = None):
-        payload = copy.deepcopy(upstream_fixture("whatsapp_webhook_text.json"))
-        value = payload["entry"][0]["changes"][0]["value"]
-        value["contacts"][0]["wa_id"] = wa_id
-        message = value["messages"][0]
-        message["from"] = wa_id
-        message["id"] = message_id or f"wamid.{secrets.token_hex(12)}"
-        message["timestamp"] = str(int(datetime.now(UTC).timestamp()))
-        message["text"] = {"body": text}
-        return await self._answered(payload, wa_id)
-
-    async def tap(self, reply_id: str, title: str, wa_id: str = TRAVELLER, *, listed: bool):
-        fixture = (
-            "whatsapp_webhook_list_reply.json" if listed else "whatsapp_webhook_button_reply.json"
-        )
-        payload = copy.deepcopy(upstream_fixture(fixture))
-        value = payload["entry"][0]["changes"][0]["value"]
-        value["contacts"][0]["wa_id"] = wa_id
-        message = value["messages"][0]
-        message["from"] = wa_id
-        message["id"] = f"wamid.{secrets.token_hex(12)}"
-        message["timestamp"] = str(int(datetime.now(UTC).timestamp()))
-        kind = "list_reply" if listed else "button_reply"
-        message["interactive"] = {"type": kind, kind: {"id": reply_id, "title": title}}
-        return await self._answered(payload, wa_id)
-
-    async def _answered(self, payload: dict[str, Any], wa_id: str) -> list[dict[str, Any]]:
-        before = len(self.sent)
-        response = await self.deliver(payload)
-        assert response.status_code == 200
-        return [m for m in self.sent[before:] if m["to"] == wa_id]
-
-    async def wait_for(self, pattern: str, wa_id: str = TRAVELLER) -> dict[str, Any]:
-        for _ in range(100):
-            for message in self.sent:
-                if message["to"] == wa_id and re.search(pattern, text_of(message)):
-                    return message
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no message matching {pattern!r}; sent: {self.sent}")
-
-
-def text_of(message: dict[str, Any]) -> str:
-    if message["type"] == "text":
-        body: str = message["text"]["body"]
-        return body
-    if message["type"] == "interactive":
-        return str(message["interactive"]["body"]["text"])
-    return json.dumps(message["template"])
-
-
-def rows_of(message: dict[str, Any]) -> list[dict[str, Any]]:
-    return [r for s in message["interactive"]["action"]["sections"] for r in s["rows"]]
+from tests.whatsapp.meta import (
+    APP_SECRET,
+    OTHER,
+    PHONE_NUMBER_ID,
+    TRAVELLER,
+    WhatsApp,
+    rows_of,
+    running_whatsapp,
+    text_of,
+)
 
 
 @pytest.fixture
 async def whatsapp(make_settings: Callable[..., Settings]) -> AsyncIterator[WhatsApp]:
-    settings = make_settings(
-        whatsapp_access_token="EAAG-placeholder-token",
-        whatsapp_phone_number_id=PHONE_NUMBER_ID,
-        whatsapp_app_secret=APP_SECRET,
-        whatsapp_verify_token="verify-me",
-    )
-    app = create_app(settings)
-    with respx.mock(assert_all_called=False) as router:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-                yield WhatsApp(app, http, router)
+    async with running_whatsapp(make_settings) as meta:
+        yield meta
 
 
 def in_days(n: int) -> str:
@@ -277,7 +154,7 @@ async def test_the_traveller_hears_back_even_when_the_session_store_is_down(
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-                whatsapp = WhatsApp(app, http, router)
+                whatsapp = WhatsApp(app, http, router, settings.whatsapp_api_url)
                 answer = await whatsapp.say("hi")
     assert len(answer) == 1
     assert "something went wrong" in text_of(answer[0]).lower()

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from conversation.transcript import Transcript
 from graphql_api.app import create_app
 from graphql_api.context import Services
 from graphql_api.settings import Settings
@@ -30,13 +31,20 @@ SENDER = "16505551234"
 
 
 class RecordingConversation:
-    """Stands in for the conversation engine, a collaborator the webhook hands messages to."""
+    """Stands in for the conversation engine, a collaborator the webhook hands messages and
+    statuses to; like the engine, it keeps them with the conversation's `Transcript`, which
+    answers each message once."""
 
-    def __init__(self) -> None:
+    def __init__(self, transcript: Transcript) -> None:
+        self.transcript = transcript
         self.handled: list[InboundMessage] = []
 
     async def handle(self, message: InboundMessage) -> None:
-        self.handled.append(message)
+        if await self.transcript.first_delivery(message, datetime.now(UTC)):
+            self.handled.append(message)
+
+    async def record_status(self, status: StatusUpdate) -> None:
+        await self.transcript.record_status(status, datetime.now(UTC))
 
 
 class ServicesWithConversation:
@@ -63,7 +71,9 @@ def services(app: Starlette) -> Services:
 
 @pytest.fixture
 def conversation(app: Starlette, services: Services) -> RecordingConversation:
-    engine = RecordingConversation()
+    engine = RecordingConversation(
+        Transcript(services.store.conversations, services.store.processed_events)
+    )
     app.state.services = ServicesWithConversation(services, engine)
     return engine
 
@@ -276,7 +286,8 @@ async def test_a_failing_conversation_engine_does_not_change_the_answer_to_meta(
         async def handle(self, message: InboundMessage) -> None:
             raise RuntimeError("engine down")
 
-    app.state.services = ServicesWithConversation(services, BrokenConversation())
+    transcript = Transcript(services.store.conversations, services.store.processed_events)
+    app.state.services = ServicesWithConversation(services, BrokenConversation(transcript))
     body = _recorded("whatsapp_webhook_text.json")
 
     response = await client.post("/webhooks/whatsapp", content=body, headers=_signed(body))
@@ -285,6 +296,43 @@ async def test_a_failing_conversation_engine_does_not_change_the_answer_to_meta(
 
 
 # --- Reading Meta's recorded bodies --------------------------------------------------------------
+
+
+def test_a_message_without_the_phone_number_is_read_by_its_business_scoped_user_id() -> None:
+    payload = upstream_fixture("whatsapp_webhook_text.json")
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["contacts"][0].pop("wa_id")
+    value["contacts"][0]["user_id"] = "NG.1502576394655843"
+    value["messages"][0].pop("from")
+    value["messages"][0]["from_user_id"] = "NG.1502576394655843"
+
+    (message,), _ = parse_webhook(payload)
+
+    assert (message.wa_id, message.user_id) == ("NG.1502576394655843", "NG.1502576394655843")
+    assert message.profile_name == "Sheena Nelson"
+
+
+def test_a_message_with_both_keeps_the_number_and_the_user_id() -> None:
+    payload = upstream_fixture("whatsapp_webhook_text.json")
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["contacts"][0]["user_id"] = "NG.1502576394655843"
+    value["messages"][0]["from_user_id"] = "NG.1502576394655843"
+
+    (message,), _ = parse_webhook(payload)
+
+    assert (message.wa_id, message.user_id) == ("16505551234", "NG.1502576394655843")
+
+
+def test_a_photo_with_a_caption_is_read_by_its_caption() -> None:
+    payload = upstream_fixture("whatsapp_webhook_text.json")
+    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    message.pop("text")
+    message["type"] = "image"
+    message["image"] = {"id": "1", "mime_type": "image/jpeg", "caption": "Lagos to Abuja friday"}
+
+    (read,), _ = parse_webhook(payload)
+
+    assert (read.kind, read.text, read.raw_type) == ("media", "Lagos to Abuja friday", "image")
 
 
 def test_recorded_text_webhook_reads_as_a_text_message() -> None:

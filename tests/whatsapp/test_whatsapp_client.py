@@ -16,6 +16,7 @@ from integrations.errors import UpstreamError, UpstreamUnavailable
 from integrations.whatsapp import (
     Button,
     ButtonsMessage,
+    LinkMessage,
     ListMessage,
     ListRow,
     ListSection,
@@ -120,6 +121,11 @@ def assert_within_meta_limits(body: dict[str, Any]) -> None:
     if "footer" in interactive:
         assert 0 < len(interactive["footer"]["text"]) <= 60
     action = interactive["action"]
+    if interactive["type"] == "cta_url":
+        assert action["name"] == "cta_url"
+        assert 0 < len(action["parameters"]["display_text"]) <= 20
+        assert action["parameters"]["url"].startswith(("https://", "http://"))
+        return
     if interactive["type"] == "button":
         buttons = action["buttons"]
         assert 1 <= len(buttons) <= 3
@@ -313,6 +319,68 @@ async def test_mark_read_sends_the_read_status_of_the_message(
     ]
 
 
+async def test_mark_read_with_typing_shows_the_typing_indicator(
+    client: WhatsAppClient, messages_route: respx.Route
+) -> None:
+    messages_route.respond(200, json={"success": True})
+
+    await client.mark_read("wamid.typing", typing=True)
+
+    assert _bodies(messages_route) == [
+        {
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": "wamid.typing",
+            "typing_indicator": {"type": "text"},
+        }
+    ]
+
+
+async def test_a_link_is_a_call_to_action_url_button_as_meta_documents(
+    client: WhatsAppClient, messages_route: respx.Route
+) -> None:
+    messages_route.mock(return_value=_sent())
+
+    await client.send(
+        TRAVELLER, LinkMessage("Booking SF7KQ2MX is reserved.", "Pay now", "https://pay.test/abc")
+    )
+
+    assert _bodies(messages_route) == [
+        {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": TRAVELLER,
+            "type": "interactive",
+            "interactive": {
+                "type": "cta_url",
+                "body": {"text": "Booking SF7KQ2MX is reserved."},
+                "action": {
+                    "name": "cta_url",
+                    "parameters": {"display_text": "Pay now", "url": "https://pay.test/abc"},
+                },
+            },
+        }
+    ]
+
+
+def test_a_link_that_is_not_a_web_address_is_sent_as_text() -> None:
+    assert fit_to_limits(LinkMessage("Pay here", "Pay", "pay.test/abc")) == [
+        {"type": "text", "text": {"body": "Pay here\npay.test/abc"}}
+    ]
+
+
+async def test_a_business_scoped_user_id_is_sent_to_as_recipient(
+    client: WhatsAppClient, messages_route: respx.Route
+) -> None:
+    messages_route.mock(return_value=_sent())
+
+    await client.send("NG.1502576394655843", TextMessage("Hello"))
+
+    (body,) = _bodies(messages_route)
+    assert body["recipient"] == "NG.1502576394655843"
+    assert "to" not in body
+
+
 # --- Limits --------------------------------------------------------------------------------------
 
 
@@ -435,6 +503,7 @@ async def test_oversize_list_keeps_ten_rows_in_all_and_says_what_was_left_out(
             tuple(ListSection(f"S{n}", (ListRow(f"{n}", "r"),)) for n in range(15)),
         ),
         TemplateMessage("booking_confirmed", body_parameters=("SF7KQ2",)),
+        LinkMessage("x" * 3000, "Pay now, securely, with Paystack", "https://pay.example/x"),
     ],
 )
 def test_every_fitted_body_is_within_meta_limits(message: OutboundMessage) -> None:
