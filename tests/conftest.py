@@ -17,12 +17,28 @@ from graphql_api.app import create_app
 from graphql_api.settings import Settings
 from tests.helpers import RecordedSleeps, free_port
 from tests.mongodb_server import mongodb_server
+from tests.postgres_server import PrivateServer, RunDatabase, private_server, run_database
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+def database(request: pytest.FixtureRequest) -> str:
+    """The backend the app under test stores in: SQLite, unless a test module asks for more
+    (`parametrize("database", [...], indirect=True)`)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def database_url(database: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if database == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path}/sureflights.db"
+
+
+@pytest.fixture
+def make_settings(database_url: str) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {"database_url": f"sqlite:///{tmp_path}/sureflights.db"}
+        # A small pool: the test server is shared with other runs.
+        values: dict[str, Any] = {"database_url": database_url, "database_pool_size": 3}
         values.update(overrides)
         return Settings(_env_file=None, **values)
 
@@ -35,9 +51,10 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[Starlette]:
+async def app(settings: Settings, database: str) -> AsyncIterator[Starlette]:
     application = create_app(settings)
     async with application.router.lifespan_context(application):
+        assert application.state.services.store.kind == database
         yield application
 
 
@@ -80,3 +97,26 @@ def mongodb_url() -> Iterator[str]:
     """A MongoDB server for the session: MONGODB_TEST_URL, or a local compatible one started now."""
     with mongodb_server() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[RunDatabase]:
+    """A PostgreSQL database for the session, created now and dropped after it."""
+    with run_database() as created:
+        yield created
+
+
+@pytest.fixture
+def postgres_url(postgres_database: RunDatabase) -> Iterator[str]:
+    """A URL whose connections work in a schema of this test's own, dropped after it."""
+    schema = postgres_database.create_schema()
+    yield postgres_database.schema_url(schema)
+    postgres_database.drop_schema(schema)
+
+
+@pytest.fixture(scope="session")
+def private_postgres() -> Iterator[PrivateServer]:
+    """A PostgreSQL server of the session's own, which tests may stop and start; it checks
+    passwords. Tests leave it running."""
+    with private_server() as server:
+        yield server
