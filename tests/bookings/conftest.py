@@ -31,6 +31,16 @@ from tests.bookings.saga import (
 )
 from tests.helpers import upstream_fixture
 
+# The end-to-end booking tests run on SQLite and on PostgreSQL: each backend's compare-and-set,
+# unique keys and transactions carry the whole saga.
+EVERY_DATABASE = ("test_sandbox_booking", "test_booking_saga", "test_reconciliation")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if module in EVERY_DATABASE and "database" in metafunc.fixturenames:
+        metafunc.parametrize("database", ["sqlite", "postgresql"], indirect=True)
+
 
 class Gateway:
     """The app with live Duffel and Paystack clients, both answered by respx."""
@@ -79,7 +89,7 @@ class Gateway:
 
 
 @pytest.fixture
-async def gateway(make_settings: Callable[..., Settings]) -> AsyncIterator[Gateway]:
+async def gateway(make_settings: Callable[..., Settings], database: str) -> AsyncIterator[Gateway]:
     settings = make_settings(
         duffel_access_token=DUFFEL_TOKEN,
         paystack_secret_key=PAYSTACK_SECRET,
@@ -89,6 +99,7 @@ async def gateway(make_settings: Callable[..., Settings]) -> AsyncIterator[Gatew
     with respx.mock(assert_all_called=False) as router:
         router.get("https://open.er-api.com/v6/latest/GBP").respond(200, json=_rates_for_gbp())
         async with app.router.lifespan_context(app):
+            assert app.state.services.store.kind == database
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
                 yield Gateway(app, http, router)
