@@ -3,17 +3,33 @@ back, and refusals to start, each against a real server."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
 
 import httpx
 import pytest
+import respx
 from starlette.applications import Starlette
 
 from graphql_api.app import create_app
 from graphql_api.settings import Settings
 from tests.api.test_cli import run_cli
+from tests.bookings.conftest import Gateway
+from tests.bookings.saga import (
+    BOOKING,
+    DUFFEL,
+    DUFFEL_TOKEN,
+    PAYSTACK_SECRET,
+    VERIFY,
+    bearer,
+    charge_success,
+    ok,
+    recorded_order,
+    sign,
+)
 from tests.bookings.test_sandbox_booking import book, sandbox_offer, status
-from tests.helpers import free_port
+from tests.helpers import REDIS_TEST_URL, free_port
 from tests.postgres_server import PrivateServer
 
 on_postgresql = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
@@ -118,3 +134,57 @@ def test_the_gateway_refuses_to_start_in_one_line_with_a_wrong_password(
     assert listing.returncode == 1
     assert listing.stderr.count("\n") == 1
     assert 'password authentication failed for user "admin"' in listing.stderr
+
+
+@on_postgresql
+async def test_two_gateways_sharing_postgresql_and_redis_settle_a_payment_once(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # Two gateways, each with its own pool, caches and event loop tasks, on one database and
+    # one Redis, as two replicas run: the same charge.success reaches both three times while a
+    # traveller asks the second one to verify.
+    # Rates stay in sandbox: the shared Redis may hold the sandbox table another test cached.
+    settings = make_settings(
+        duffel_access_token=DUFFEL_TOKEN,
+        paystack_secret_key=PAYSTACK_SECRET,
+        redis_url=REDIS_TEST_URL,
+    )
+    with respx.mock(assert_all_called=False) as router:
+        async with contextlib.AsyncExitStack() as stack:
+            clients = []
+            apps = [create_app(settings), create_app(settings)]
+            for app in apps:
+                await stack.enter_async_context(app.router.lifespan_context(app))
+                clients.append(
+                    await stack.enter_async_context(
+                        httpx.AsyncClient(
+                            transport=httpx.ASGITransport(app=app), base_url="http://test"
+                        )
+                    )
+                )
+            first = Gateway(apps[0], clients[0], router)
+            offer = first.offer(instant=True)
+
+            async def slow_order(_request: httpx.Request) -> httpx.Response:
+                await asyncio.sleep(0.1)
+                return httpx.Response(201, json=recorded_order(offer, awaiting_payment=False))
+
+            order = router.post(f"{DUFFEL}/air/orders").mock(side_effect=slow_order)
+            reference, token, payment = await first.book(offer)
+            body = charge_success(payment, *first.paystack.charged[payment])
+            headers = {"content-type": "application/json", "x-paystack-signature": sign(body)}
+
+            deliveries = [
+                client.post("/webhooks/paystack", content=body, headers=headers)
+                for client in clients
+                for _ in range(3)
+            ]
+            answers = await asyncio.gather(
+                *deliveries, ok(clients[1], VERIFY, {"ref": payment}, bearer(token))
+            )
+            on_second = await ok(clients[1], BOOKING, {"ref": reference}, bearer(token))
+
+    assert [answer.status_code for answer in answers[:-1]] == [200] * 6
+    assert order.call_count == 1
+    assert on_second["booking"]["status"] == "CONFIRMED"
+    assert on_second["booking"]["payment"]["status"] == "SUCCESS"
