@@ -103,9 +103,9 @@ _CONNECTION_DEFAULTS = {
 # The key of the advisory lock that migrations run under (any constant; it names the lock).
 _MIGRATION_LOCK = 0x5F_1A_7E_57_0001
 
-# Server answers at connection time that waiting cannot change: bad credentials, an unknown role
-# or database, no pg_hba.conf entry, TLS refused. Anything else (refused, timed out, the server
-# starting up or shutting down, too many clients) is waited out until the start-up deadline.
+# Refusals the server sends at connection time that waiting can cure. Any other refusal (bad
+# credentials, an unknown role or database, no pg_hba.conf entry, TLS refused) fails at once; a
+# server that does not answer at all (refused, timed out) is waited for until the deadline.
 _TRANSIENT_REFUSALS = (
     "the database system is starting up",
     "the database system is shutting down",
