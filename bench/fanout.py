@@ -4,7 +4,7 @@ and how many settlements a second the Paystack webhook drives to a CONFIRMED boo
     .venv/bin/python bench/fanout.py [--subscribers 1000] [--client-processes 1]
         [--settlements 3] [--webhooks 200] [--webhook-concurrency 16] [--redis]
         [--no-compression] [--py-spy PATH] [--skip-fanout] [--skip-webhooks]
-        [--time-limit 300]
+        [--webhook-databases sqlite,postgresql] [--postgres-url URL] [--time-limit 300]
 
 Fan-out: starts the gateway with `sureflights serve` (one worker, loopback, sandbox upstreams,
 SQLite in a temporary directory, a random SECRET_KEY, the reconciler off, Redis only with
@@ -26,7 +26,11 @@ bodies, adapted to our reference, amount and currency); Duffel stays in sandbox,
 airline issues the orders. `--webhooks` bookings and payments are created first, then one signed
 `charge.success` event each (the recorded body) is sent with bounded concurrency, and
 `bookings(status: CONFIRMED) { totalCount }` is polled until every booking is confirmed.
-Prints settlements/s end to end and the webhook endpoint's own response time p50 and p99.
+Prints settlements/s end to end and the webhook endpoint's own response time p50 and p99. The
+settlements run once per database in `--webhook-databases`, one after the other with a fresh
+gateway each: SQLite in the temporary directory, and PostgreSQL in a database created for the
+run on `--postgres-url`'s server (default postgresql://postgres@127.0.0.1:5432/postgres) and
+dropped after it. The PostgreSQL server is not pinned: its backends run on either core.
 
 On two cores or more the gateway is pinned to one core and everything else (subscribers, the
 fake Paystack, this process) to another, so the gateway is what is measured. The run is bounded:
@@ -56,6 +60,7 @@ from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -84,6 +89,7 @@ from bench.common import (
 )
 
 TARGET_P99_MS = 250.0
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 SUBSCRIPTION = "subscription { paymentUpdates { reference status bookingStatus updatedAt } }"
 SEARCH = """
@@ -380,11 +386,18 @@ def subscriber_pool(
 
 
 def gateway(
-    workdir: Path, name: str, secret: str, redis: bool, cpu: int | None, **extra: str
+    workdir: Path,
+    name: str,
+    secret: str,
+    redis: bool,
+    cpu: int | None,
+    database_url: str | None = None,
+    **extra: str,
 ) -> contextlib.AbstractContextManager[tuple[int, int]]:
-    """`sureflights serve`, one worker on loopback, configured by `extra` and nothing else."""
+    """`sureflights serve`, one worker on loopback, configured by `extra` and nothing else; its
+    database is `database_url`, else an SQLite file in `workdir`."""
     env = clean_env(
-        DATABASE_URL=f"sqlite:///{workdir}/{name}.db",
+        DATABASE_URL=database_url or f"sqlite:///{workdir}/{name}.db",
         SECRET_KEY=secret,
         RECONCILE_INTERVAL_SECONDS="0",
         # Warnings only: uvicorn's access log is off, so the gateway's time goes to the requests.
@@ -771,7 +784,31 @@ async def fire_webhooks(
     )
 
 
-def run_webhooks(args: argparse.Namespace, workdir: Path, cpus: tuple[int, int] | None) -> Webhooks:
+@contextlib.contextmanager
+def bench_database(kind: str, workdir: Path, admin_url: str) -> Iterator[str]:
+    """The DATABASE_URL of a fresh database of `kind`: an SQLite file, or a PostgreSQL database
+    created on `admin_url`'s server for this run and dropped after it."""
+    if kind == "sqlite":
+        yield f"sqlite:///{workdir}/webhook-gateway.db"
+        return
+    import psycopg
+    from psycopg import sql
+
+    name = f"sureflights_bench_{secrets.token_hex(6)}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def run_webhooks(
+    args: argparse.Namespace, workdir: Path, cpus: tuple[int, int] | None, database_url: str
+) -> Webhooks:
     secret = random_secret()
     paystack_secret = f"sk_test_{secrets.token_hex(20)}"
     token = admin_token(secret)
@@ -785,11 +822,12 @@ def run_webhooks(args: argparse.Namespace, workdir: Path, cpus: tuple[int, int] 
                 secret,
                 args.redis,
                 server_cpu,
+                database_url,
                 PAYSTACK_SECRET_KEY=paystack_secret,
                 PAYSTACK_API_URL=f"http://{HOST}:{paystack_port}",
             )
         )
-        print(f"webhook gateway: pid {pid}, port {port}", flush=True)
+        print(f"webhook gateway: pid {pid}, port {port}, {database_url.split(':')[0]}", flush=True)
         return asyncio.run(
             fire_webhooks(port, token, paystack_secret, args.webhooks, args.webhook_concurrency)
         )
@@ -814,6 +852,16 @@ def main() -> int:
         metavar="PATH",
         help="sample the fan-out gateway with py-spy during the settlements (collapsed stacks)",
     )
+    parser.add_argument(
+        "--webhook-databases",
+        default="sqlite,postgresql",
+        help="databases the webhook settlements run on, one after the other (comma-separated)",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=POSTGRES_ADMIN_URL,
+        help="a PostgreSQL server and role that may create the run's database (dropped after)",
+    )
     parser.add_argument("--skip-fanout", action="store_true")
     parser.add_argument("--skip-webhooks", action="store_true")
     parser.add_argument("--time-limit", type=int, default=300, metavar="SECONDS")
@@ -832,13 +880,18 @@ def main() -> int:
     )
     print(f"event bus: {'Redis ' + REDIS_URL if args.redis else 'in-process'}", flush=True)
     fanout: FanOutRun | None = None
-    webhooks: Webhooks | None = None
+    webhooks: dict[str, Webhooks] = {}
+    databases = [name.strip() for name in args.webhook_databases.split(",") if name.strip()]
+    if unknown := set(databases) - {"sqlite", "postgresql"}:
+        parser.error(f"unknown --webhook-databases {sorted(unknown)}: sqlite, postgresql")
     with time_limit(args.time_limit), tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:
         workdir = Path(tmp)
         if not args.skip_fanout:
             fanout = run_fanout(args, workdir, cpus)
         if not args.skip_webhooks:
-            webhooks = run_webhooks(args, workdir, cpus)
+            for kind in databases:
+                with bench_database(kind, workdir, args.postgres_url) as url:
+                    webhooks[kind] = run_webhooks(args, workdir, cpus, url)
 
     print()
     print(f"cores: {os.cpu_count()} (usable here: {usable}); load average after: {load_average()}")
@@ -861,10 +914,9 @@ def main() -> int:
             )
         if fanout.failures:
             print(f"  subscriber failures ({len(fanout.failures)}): {fanout.failures[:5]}")
-    if webhooks is not None:
-        w = webhooks
+    for kind, w in webhooks.items():
         print(
-            f"webhooks: {w.bookings} charge.success events at concurrency "
+            f"webhooks on {kind}: {w.bookings} charge.success events at concurrency "
             f"{args.webhook_concurrency}: {w.confirmed} CONFIRMED, {w.failed} FAILED in "
             f"{w.seconds:.2f} s = {w.confirmed / w.seconds:.1f} settlements/s end to end"
         )

@@ -220,7 +220,7 @@ def create_app(
             }
             for client in clients.values():
                 stack.push_async_callback(client.aclose)
-            store = await open_store(settings.database_url)
+            store = await open_store(settings.database_url, settings.database_pool())
             stack.push_async_callback(store.close)
             shared = await open_shared_state(settings.redis_url)
             stack.push_async_callback(shared.close)

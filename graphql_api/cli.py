@@ -61,6 +61,9 @@ def serve(
     if bool(ssl_keyfile) != bool(ssl_certfile):
         click.echo("--ssl-keyfile and --ssl-certfile go together", err=True)
         sys.exit(2)
+    # Reach the database (and migrate it) once before any worker starts, so a database that is
+    # down or refuses us stops the gateway with one line rather than a traceback per worker.
+    _with_store(settings, _ping, starting=True)
     uvicorn.run(
         "graphql_api.app:create_app",
         factory=True,
@@ -111,18 +114,29 @@ def export_schema(check_path: str | None) -> None:
     sys.exit(1)
 
 
-def _with_store(settings: Settings, use: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the store `DATABASE_URL` names, run `use` on it, and close it."""
-    from integrations.store import open_store
+def _with_store(
+    settings: Settings, use: Callable[[Store], Awaitable[T]], *, starting: bool = False
+) -> T:
+    """Open the store `DATABASE_URL` names, run `use` on it, and close it; exit with one line
+    when the database cannot be reached or refuses us."""
+    from integrations.store import StoreUnavailable, open_store
 
     async def run() -> T:
-        store = await open_store(settings.database_url)
+        store = await open_store(settings.database_url, settings.database_pool())
         try:
             return await use(store)
         finally:
             await store.close()
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except StoreUnavailable as error:
+        click.echo(f"refusing to start: {error}" if starting else str(error), err=True)
+        sys.exit(1)
+
+
+async def _ping(store: Store) -> None:
+    await store.ping()
 
 
 @main.group()

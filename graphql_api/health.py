@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from graphql_api.context import Services
+from integrations.store import PostgresStore
 
 CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -33,8 +34,12 @@ async def readiness(services: Services) -> tuple[bool, dict[str, Any]]:
     database, redis = await asyncio.gather(
         _probe(services.store.ping), _probe(services.shared.ping)
     )
+    database["mode"], database["backend"] = "live", services.store.kind
+    if isinstance(services.store, PostgresStore):
+        # For sizing DATABASE_POOL_SIZE: callers waiting means the pool is too small.
+        database["pool"] = services.store.pool_status()
     dependencies: dict[str, dict[str, Any]] = {
-        "database": {**database, "mode": "live", "backend": services.store.kind},
+        "database": database,
         "redis": {
             **redis,
             "mode": "live" if services.shared.mode == "redis" else "in-process",

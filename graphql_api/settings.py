@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from integrations.ratelimit import RatePolicy
+
+if TYPE_CHECKING:
+    from integrations.store import PoolOptions
 
 DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - the refused default
 
@@ -25,6 +28,10 @@ class Settings(BaseSettings):
     allow_sandbox: bool = False
     public_base_url: str = "http://localhost:8000"
     database_url: str = "sqlite:///./var/sureflights.db"
+    # PostgreSQL's connection pool, in each process (SQLite and MongoDB ignore these).
+    database_pool_size: int = Field(default=10, ge=1, le=1_000)
+    database_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    database_start_timeout_seconds: float = Field(default=30.0, ge=0)
     redis_url: str = ""
 
     duffel_access_token: str = ""
@@ -102,6 +109,15 @@ class Settings(BaseSettings):
     @property
     def fx_max_charge_age(self) -> timedelta:
         return timedelta(hours=self.fx_max_charge_age_hours)
+
+    def database_pool(self) -> PoolOptions:
+        from integrations.store import PoolOptions
+
+        return PoolOptions(
+            size=self.database_pool_size,
+            timeout_seconds=self.database_pool_timeout_seconds,
+            start_timeout_seconds=self.database_start_timeout_seconds,
+        )
 
     @property
     def booking_policy(self) -> RatePolicy:

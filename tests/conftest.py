@@ -4,6 +4,7 @@ its lifespan running, an in-process HTTP client and a real uvicorn server."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,15 +17,39 @@ from starlette.applications import Starlette
 from graphql_api.app import create_app
 from graphql_api.settings import Settings
 from tests.helpers import RecordedSleeps, free_port
-from tests.mongodb_server import mongodb_server
+from tests.mongodb_server import database_url as mongo_database_url
+from tests.mongodb_server import drop_database, mongodb_server
+from tests.postgres_server import PrivateServer, RunDatabase, private_server, run_database
 from tests.redis_server import RedisServer, redis_server
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+def database(request: pytest.FixtureRequest) -> str:
+    """The backend the app under test stores in: SQLite, unless a test module asks for more
+    (`parametrize("database", [...], indirect=True)`)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def database_url(database: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    if database == "postgresql":
+        yield str(request.getfixturevalue("postgres_url"))
+    elif database == "mongodb":
+        server = str(request.getfixturevalue("mongodb_url"))
+        name = f"sf_test_{uuid.uuid4().hex[:12]}"
+        yield mongo_database_url(server, name)
+        drop_database(server, name)
+    else:
+        yield f"sqlite:///{tmp_path}/sureflights.db"
+
+
+@pytest.fixture
+def make_settings(database_url: str) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            "database_url": f"sqlite:///{tmp_path}/sureflights.db",
+            "database_url": database_url,
+            # A small pool: the test server is shared with other runs.
+            "database_pool_size": 3,
             # Tests that share the Redis server would otherwise use up each other's allowance;
             # the tests of booking limits set their own.
             "booking_rate_limit": "100000/hour",
@@ -42,9 +67,10 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[Starlette]:
+async def app(settings: Settings, database: str) -> AsyncIterator[Starlette]:
     application = create_app(settings)
     async with application.router.lifespan_context(application):
+        assert application.state.services.store.kind == database
         yield application
 
 
@@ -99,4 +125,27 @@ def unreachable_redis_url() -> str:
 def private_redis() -> Iterator[RedisServer]:
     """A Redis server for this test alone, to flush, stop and restart."""
     with redis_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[RunDatabase]:
+    """A PostgreSQL database for the session, created now and dropped after it."""
+    with run_database() as created:
+        yield created
+
+
+@pytest.fixture
+def postgres_url(postgres_database: RunDatabase) -> Iterator[str]:
+    """A URL whose connections work in a schema of this test's own, dropped after it."""
+    schema = postgres_database.create_schema()
+    yield postgres_database.schema_url(schema)
+    postgres_database.drop_schema(schema)
+
+
+@pytest.fixture(scope="session")
+def private_postgres() -> Iterator[PrivateServer]:
+    """A PostgreSQL server of the session's own, which tests may stop and start; it checks
+    passwords. Tests leave it running."""
+    with private_server() as server:
         yield server

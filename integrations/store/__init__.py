@@ -1,6 +1,9 @@
-"""Persistence: one repository per aggregate, stored in SQLite (embedded default) or MongoDB."""
+"""Persistence: one repository per aggregate, stored in SQLite (embedded default), PostgreSQL or
+MongoDB."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from integrations.store.base import (
     BOOKING_CHANGEABLE_FIELDS,
@@ -22,6 +25,13 @@ from integrations.store.base import (
     StoreUnavailable,
 )
 from integrations.store.mongo import MongoStore
+from integrations.store.postgres import (
+    DEFAULT_POOL_SIZE,
+    DEFAULT_POOL_TIMEOUT_SECONDS,
+    DEFAULT_START_TIMEOUT_SECONDS,
+    PostgresStore,
+    PostgresUnavailable,
+)
 from integrations.store.sqlite import SqliteStore
 
 __all__ = [
@@ -40,6 +50,9 @@ __all__ = [
     "MongoStore",
     "PaymentRecord",
     "PaymentRepository",
+    "PoolOptions",
+    "PostgresStore",
+    "PostgresUnavailable",
     "ProcessedEventRepository",
     "SqliteStore",
     "Store",
@@ -50,12 +63,25 @@ __all__ = [
 _SQLITE_PREFIX = "sqlite:///"
 
 
-async def open_store(database_url: str) -> Store:
-    """Open the store `database_url` names and create its schema or indexes.
+@dataclass(frozen=True)
+class PoolOptions:
+    """How PostgreSQL pools its connections; SQLite and MongoDB ignore it."""
+
+    size: int = DEFAULT_POOL_SIZE
+    """Connections each process keeps open."""
+    timeout_seconds: float = DEFAULT_POOL_TIMEOUT_SECONDS
+    """The longest an operation waits for a free connection before StoreUnavailable."""
+    start_timeout_seconds: float = DEFAULT_START_TIMEOUT_SECONDS
+    """How long opening waits for the server to answer at all."""
+
+
+async def open_store(database_url: str, pool: PoolOptions | None = None) -> Store:
+    """Open the store `database_url` names and create or migrate its schema or indexes.
 
     `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` or `sqlite:///:memory:` select
-    SQLite; `mongodb://…` and `mongodb+srv://…` select MongoDB (database from the URL path,
-    default "sureflights").
+    SQLite; `postgresql://…` and `postgres://…` select PostgreSQL (any libpq URL: TLS and the
+    rest as query parameters); `mongodb://…` and `mongodb+srv://…` select MongoDB (database from
+    the URL path, default "sureflights").
     """
     scheme = database_url.partition("://")[0].lower()
     if scheme == "sqlite":
@@ -66,10 +92,18 @@ async def open_store(database_url: str) -> Store:
                 "e.g. sqlite:///./var/sureflights.db"
             )
         return await SqliteStore.open(path)
+    if scheme in ("postgresql", "postgres"):
+        options = pool or PoolOptions()
+        return await PostgresStore.open(
+            database_url,
+            pool_size=options.size,
+            pool_timeout=options.timeout_seconds,
+            start_timeout=options.start_timeout_seconds,
+        )
     if scheme in ("mongodb", "mongodb+srv"):
         return await MongoStore.open(database_url)
     # Only the scheme is echoed: the rest of the URL may carry a password.
     raise ValueError(
         f"unsupported DATABASE_URL scheme {scheme!r}: "
-        "use sqlite:///path/to/file.db, mongodb://… or mongodb+srv://…"
+        "use sqlite:///path/to/file.db, postgresql://…, mongodb://… or mongodb+srv://…"
     )

@@ -39,6 +39,7 @@ from resolvers.lifecycle import COUNTED_REFUND_STATES, BookingStatus
 from tests.bookings.harness import DUFFEL_WEBHOOK_SECRET, PAY, Booked, World
 from tests.bookings.saga import rates_for_gbp
 from tests.mongodb_server import database_url, drop_database
+from tests.postgres_server import RunDatabase
 
 NEVER = frozenset(
     {
@@ -72,8 +73,10 @@ CRASH_POINTS = [
 
 
 class MoneyMachine(RuleBasedStateMachine):
-    # Empty: SQLite; else the MongoDB server the bookings are kept on.
+    # Where the bookings are kept: SQLite when both are unset; else a MongoDB server, or a
+    # PostgreSQL database (each example in a schema of its own).
     mongodb_server: str = ""
+    postgres: RunDatabase | None = None
 
     bookings = Bundle("bookings")
     payments = Bundle("payments")
@@ -88,16 +91,20 @@ class MoneyMachine(RuleBasedStateMachine):
         self.booked: list[Booked] = []
         self.world: World | None = None
         self.mongo_name: str | None = None
+        self.pg_schema: str | None = None
 
     def run(self, awaitable: Any) -> Any:
         return self.loop.run_until_complete(awaitable)
 
     def _settings(self) -> Settings:
-        if not self.mongodb_server:
-            url = f"sqlite:///{self.folder}/sureflights.db"
-        else:
+        if self.mongodb_server:
             self.mongo_name = f"sf_prop_{uuid.uuid4().hex[:12]}"
             url = database_url(self.mongodb_server, self.mongo_name)
+        elif self.postgres is not None:
+            self.pg_schema = self.postgres.create_schema()
+            url = self.postgres.schema_url(self.pg_schema)
+        else:
+            url = f"sqlite:///{self.folder}/sureflights.db"
         return Settings(
             _env_file=None,
             database_url=url,
@@ -106,6 +113,7 @@ class MoneyMachine(RuleBasedStateMachine):
             fx_api_url="https://open.er-api.com/v6",
             duffel_webhook_secret=DUFFEL_WEBHOOK_SECRET,
             reconcile_interval_seconds=0,
+            database_pool_size=3,
             booking_rate_limit="1000/hour",
             upstream_retry_backoff_seconds=0.001,
         )
@@ -132,6 +140,8 @@ class MoneyMachine(RuleBasedStateMachine):
             shutil.rmtree(self.folder, ignore_errors=True)
             if self.mongo_name:
                 drop_database(self.mongodb_server, self.mongo_name)
+            if self.postgres is not None and self.pg_schema:
+                self.postgres.drop_schema(self.pg_schema)
 
     # --- What travellers, Paystack, Duffel, time and operators do ------------------------------
 
@@ -325,4 +335,13 @@ def test_money_invariant_on_the_mongodb_compatible_server(mongodb_url: str) -> N
 
     run_state_machine_as_test(
         OnMongo, settings=settings(PROPERTY, max_examples=8, stateful_step_count=25)
+    )
+
+
+def test_money_invariant_on_postgresql(postgres_database: RunDatabase) -> None:
+    class OnPostgres(MoneyMachine):
+        postgres = postgres_database
+
+    run_state_machine_as_test(
+        OnPostgres, settings=settings(PROPERTY, max_examples=8, stateful_step_count=25)
     )

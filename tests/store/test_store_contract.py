@@ -1,4 +1,4 @@
-"""The storage contract: every test runs against SQLite and, when reachable, MongoDB."""
+"""The storage contract: every test runs against SQLite, PostgreSQL and MongoDB."""
 
 from __future__ import annotations
 
@@ -278,6 +278,28 @@ async def test_changes_outside_the_changeable_fields_are_refused(store: Store) -
     with pytest.raises(ValueError, match="cannot be merged"):
         await store.bookings.update("SF-0001", expected_version=1, changes={"data": {"a.b": 1}})
 
+    assert await store.bookings.get("SF-0001") == make_booking()
+
+
+async def test_looking_up_a_key_with_a_nul_character_finds_nothing(store: Store) -> None:
+    # References and phone numbers come from callers; a NUL in one must not fail the look-up.
+    await store.bookings.create(make_booking())
+    await store.payments.create(make_payment())
+    await store.api_keys.create(make_api_key("key-1"))
+
+    assert await store.bookings.get("SF-0001\x00") is None
+    assert await store.payments.get("PAY-0001\x00") is None
+    assert await store.payments.get_latest_for_booking("SF-0001\x00") is None
+    assert await store.bookings.get_by_airline_order("ord\x00") is None
+    assert await store.bookings.list(partner_id="partner-a\x00") == []
+    assert await store.bookings.count(status="PENDING_PAYMENT\x00") == 0
+    assert await store.api_keys.get_by_hash("sha256:key-1\x00") is None
+    assert await store.api_keys.revoke("key-1\x00", T0) is False
+    assert await store.conversations.get(PHONE + "\x00") is None
+    moved = await store.bookings.transition(
+        "SF-0001\x00", from_statuses=["PENDING_PAYMENT"], to_status="CONFIRMING", now=T0
+    )
+    assert moved is None
     assert await store.bookings.get("SF-0001") == make_booking()
 
 
@@ -918,7 +940,7 @@ async def test_in_memory_sqlite_store_works(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("postgres://admin:hunter2@db/sureflights", "unsupported DATABASE_URL scheme 'postgres'"),
+        ("mysql://admin:hunter2@db/sureflights", "unsupported DATABASE_URL scheme 'mysql'"),
         ("sqlite://sureflights.db", "sqlite:/// followed by a file path"),
         ("sqlite:///", "sqlite:/// followed by a file path"),
         ("", "unsupported DATABASE_URL scheme"),
