@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).absolute().parents[1]
 HOST = "127.0.0.1"
@@ -338,3 +339,28 @@ def time_limit(seconds: int) -> Iterator[None]:
         yield
     finally:
         signal.alarm(0)
+
+
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@contextlib.contextmanager
+def bench_database(kind: str, workdir: Path, admin_url: str) -> Iterator[str]:
+    """The DATABASE_URL of a fresh database of `kind`: an SQLite file, or a PostgreSQL database
+    created on `admin_url`'s server for this run and dropped after it."""
+    if kind == "sqlite":
+        yield f"sqlite:///{workdir}/webhook-gateway.db"
+        return
+    import psycopg
+    from psycopg import sql
+
+    name = f"sureflights_bench_{secrets.token_hex(6)}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )

@@ -60,7 +60,6 @@ from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -70,7 +69,9 @@ sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
 
 from bench.common import (
     HOST,
+    POSTGRES_ADMIN_URL,
     REDIS_URL,
+    bench_database,
     clean_env,
     fixture,
     http_get_answers,
@@ -89,7 +90,6 @@ from bench.common import (
 )
 
 TARGET_P99_MS = 250.0
-POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 SUBSCRIPTION = "subscription { paymentUpdates { reference status bookingStatus updatedAt } }"
 SEARCH = """
@@ -782,28 +782,6 @@ async def fire_webhooks(
         p99_ms=percentile(latencies, 99),
         non_200=non_200,
     )
-
-
-@contextlib.contextmanager
-def bench_database(kind: str, workdir: Path, admin_url: str) -> Iterator[str]:
-    """The DATABASE_URL of a fresh database of `kind`: an SQLite file, or a PostgreSQL database
-    created on `admin_url`'s server for this run and dropped after it."""
-    if kind == "sqlite":
-        yield f"sqlite:///{workdir}/webhook-gateway.db"
-        return
-    import psycopg
-    from psycopg import sql
-
-    name = f"sureflights_bench_{secrets.token_hex(6)}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def run_webhooks(

@@ -186,7 +186,9 @@ async def place_hold(deps: SagaDeps, reference: str, *, source: str) -> BookingR
     return await _ask_for_order(deps, booking, attempt, source=source)
 
 
-async def place_order(deps: SagaDeps, reference: str, *, source: str) -> BookingRecord:
+async def place_order(
+    deps: SagaDeps, reference: str, *, source: str, current: BookingRecord | None = None
+) -> BookingRecord:
     """Order now for a paid booking that positively has no order yet."""
     chosen: list[AirlineOrder] = []
 
@@ -201,7 +203,7 @@ async def place_order(deps: SagaDeps, reference: str, *, source: str) -> Booking
         chosen[:] = [new_attempt(ledger, INSTANT, now, source)]
         return Change()
 
-    written = await record(deps, reference, decide)
+    written = await record(deps, reference, decide, current=current)
     if not written.wrote:
         return written.after
     return await _ask_for_order(deps, written.after, chosen[0], source=source)

@@ -73,10 +73,17 @@ def next_check(booking: BookingRecord, ledger: Ledger, timings: SagaTimings) -> 
     return min(step.due_at for step in steps) if steps else None
 
 
-async def record(deps: SagaDeps, reference: str, decide: Decide) -> Written:
-    """Write a step's decision, with the reconciler's next check time derived from the result."""
+async def record(
+    deps: SagaDeps, reference: str, decide: Decide, *, current: BookingRecord | None = None
+) -> Written:
+    """Write a step's decision, with the reconciler's next check time derived from the result.
+    `current`: the booking as the caller has just read it, if it has."""
     return await change_booking(
-        deps, reference, decide, schedule=lambda b, ledger: next_check(b, ledger, deps.timings)
+        deps,
+        reference,
+        decide,
+        schedule=lambda b, ledger: next_check(b, ledger, deps.timings),
+        current=current,
     )
 
 

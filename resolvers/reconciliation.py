@@ -70,7 +70,7 @@ async def _take(deps: SagaDeps, booking: BookingRecord, step: Step, source: str)
     elif kind is StepKind.EXPIRE:
         after = await expire(deps, ref, source=source)
     elif kind is StepKind.PLACE_ORDER:
-        after = await orders.place_order(deps, ref, source=source)
+        after = await orders.place_order(deps, ref, source=source, current=booking)
     elif kind is StepKind.LOOK_UP_ORDER and step.attempt is not None:
         after = await orders.look_up(deps, ref, step.attempt, source=source)
     elif kind is StepKind.PAY_HOLD and step.attempt is not None:

@@ -132,14 +132,18 @@ async def change_booking(
     decide: Decide,
     *,
     schedule: Schedule,
+    current: BookingRecord | None = None,
 ) -> Written:
     """Read the booking, let `decide` change a copy of its ledger (returning None to write
     nothing), and write it back by compare-and-set; again from the top when another writer won.
 
-    `schedule` gives the reconciler's next check time for the booking as it will be.
+    `schedule` gives the reconciler's next check time for the booking as it will be. `current`,
+    a copy the caller has just read, saves the first read (a stale one only loses the first
+    compare-and-set).
     """
     for _ in range(MAX_WRITE_ATTEMPTS):
-        booking = await deps.store.bookings.get(reference)
+        booking = current if current is not None else await deps.store.bookings.get(reference)
+        current = None
         if booking is None:
             raise NotFound(f"No booking {reference}.")
         ledger = Ledger.of(booking)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import aiosqlite
+import orjson
 
 from integrations.store.base import (
     BOOKING_CHANGEABLE_FIELDS,
@@ -40,13 +41,21 @@ from integrations.store.base import (
 
 MEMORY = ":memory:"
 
+
 # Datetimes are TEXT columns; `stored_datetime` has already put them in UTC at millisecond
 # precision, so this fixed-width form compares as text in the same order as the instants.
+def _encode_json(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # an integer beyond 64 bits, which orjson leaves to json
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
 _CODEC = Codec(
     encode_datetime=lambda value: value.isoformat(timespec="milliseconds"),
     decode_datetime=datetime.fromisoformat,
-    encode_json=lambda value: json.dumps(value, separators=(",", ":"), allow_nan=False),
-    decode_json=json.loads,
+    encode_json=_encode_json,
+    decode_json=orjson.loads,
 )
 
 # One transaction, so two processes starting together cannot see half a schema.
