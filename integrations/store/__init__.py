@@ -18,6 +18,8 @@ from integrations.store.base import (
     ProcessedEventRepository,
     Store,
     StoreUnavailable,
+    TrustedDocumentRecord,
+    TrustedDocumentRepository,
 )
 from integrations.store.mongo import MongoStore
 from integrations.store.sqlite import SqliteStore
@@ -40,6 +42,8 @@ __all__ = [
     "SqliteStore",
     "Store",
     "StoreUnavailable",
+    "TrustedDocumentRecord",
+    "TrustedDocumentRepository",
     "open_store",
 ]
 

@@ -29,6 +29,8 @@ from integrations.store.base import (
     PaymentRepository,
     ProcessedEventRepository,
     StoreUnavailable,
+    TrustedDocumentRecord,
+    TrustedDocumentRepository,
     check_json,
     check_limit,
     check_ttl,
@@ -96,6 +98,10 @@ async def _create_indexes(database: AsyncDatabase[Document]) -> None:
             # every minute); `purge_expired` and the expiry check in `record` do not wait for it.
             IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0),
         ]
+    )
+    await database.get_collection("trusted_documents").create_indexes(
+        # A document's id is the hash of its text: one document per id.
+        [IndexModel([("id", ASCENDING)], unique=True)]
     )
 
 
@@ -346,6 +352,30 @@ class MongoProcessedEventRepository:
         return result.deleted_count
 
 
+class MongoTrustedDocumentRepository:
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._collection = database.get_collection("trusted_documents")
+
+    async def add(self, record: TrustedDocumentRecord) -> bool:
+        try:
+            await self._collection.insert_one(_CODEC.encode(record))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def get(self, id: str) -> TrustedDocumentRecord | None:
+        document = await self._collection.find_one({"id": id})
+        return None if document is None else _CODEC.decode(TrustedDocumentRecord, document)
+
+    async def list(self) -> builtins.list[TrustedDocumentRecord]:
+        cursor = self._collection.find().sort([("created_at", ASCENDING), ("id", ASCENDING)])
+        return [_CODEC.decode(TrustedDocumentRecord, document) async for document in cursor]
+
+    async def remove(self, id: str) -> bool:
+        result = await self._collection.delete_one({"id": id})
+        return result.deleted_count == 1
+
+
 class MongoStore:
     """Every repository over one MongoDB database."""
 
@@ -359,6 +389,7 @@ class MongoStore:
         self.conversations: ConversationRepository = MongoConversationRepository(database)
         self.api_keys: ApiKeyRepository = MongoApiKeyRepository(database)
         self.processed_events: ProcessedEventRepository = MongoProcessedEventRepository(database)
+        self.trusted_documents: TrustedDocumentRepository = MongoTrustedDocumentRepository(database)
 
     @classmethod
     async def open(cls, url: str, *, database_name: str | None = None) -> MongoStore:
