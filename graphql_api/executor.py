@@ -22,6 +22,7 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     parse,
+    print_ast,
     specified_rules,
     validate,
 )
@@ -29,6 +30,7 @@ from graphql.execution import Executor
 from graphql.pyutils import is_awaitable as graphql_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from graphql_api.documents import document_hash
 from graphql_api.introspection import selects_introspection
 from graphql_api.limits import Rule, max_aliases_rule, max_depth_rule, max_operations_rule
 
@@ -58,6 +60,10 @@ class PreparedDocument:
     # Selects `__schema` or `__type` (see graphql_api.introspection); known once per document so
     # a restricted request only checks this flag.
     introspects: bool = False
+    # SHA-256 of the document as graphql-core prints it (see graphql_api.documents).
+    canonical_hash: str | None = None
+    # What the HTTP edge works out once per document and operation (cache policy, cost plan).
+    memo: dict[Any, Any] = field(default_factory=dict)
 
     @property
     def parsed(self) -> bool:
@@ -160,7 +166,8 @@ class GraphQLExecutor:
             hide_suggestions=self._hide_suggestions,
         )
         introspects = not errors and selects_introspection(document)
-        return PreparedDocument(document, list(errors), operations, introspects)
+        canonical = None if errors else document_hash(print_ast(document))
+        return PreparedDocument(document, list(errors), operations, introspects, canonical)
 
     async def execute(
         self,
