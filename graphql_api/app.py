@@ -314,6 +314,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 )
             )
             app.state.response_cache = response_cache
+            app.state.subscription_streams = streams
             stack.enter_context(streams.stopped_by_signals())
             notifying = asyncio.create_task(notifier.run())
             stack.push_async_callback(_cancel, notifying)

@@ -18,7 +18,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,13 +26,10 @@ from typing import Any
 from graphql import (
     DocumentNode,
     GraphQLError,
-    GraphQLSchema,
     OperationDefinitionNode,
     parse,
     print_ast,
     separate_operations,
-    specified_rules,
-    validate,
 )
 
 from integrations.cache import Cache, ExpiringMap
@@ -209,14 +206,18 @@ def _operation_name(document: DocumentNode) -> str | None:
     return None
 
 
+Check = Callable[[str], Sequence[GraphQLError]]
+"""The errors a document has against the gateway's schema and limits (GraphQLExecutor.check)."""
+
+
 def _checked(
-    body: str, schema: GraphQLSchema, where: str, now: datetime, given_id: str | None = None
+    body: str, check: Check, where: str, now: datetime, given_id: str | None = None
 ) -> TrustedDocumentRecord:
     try:
         document = parse(body)
     except GraphQLError as error:
         raise DocumentFileError(f"{where}: {error.message}") from error
-    errors = validate(schema, document, specified_rules)
+    errors = check(body)
     if errors:
         raise DocumentFileError(f"{where}: {errors[0].message}")
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
@@ -237,7 +238,7 @@ def _checked(
 
 
 def read_documents(
-    text: str, schema: GraphQLSchema, *, source: str, now: datetime
+    text: str, check: Check, *, source: str, now: datetime
 ) -> builtins.list[TrustedDocumentRecord]:
     """The documents a file holds, each checked against the schema.
 
@@ -247,7 +248,7 @@ def read_documents(
     """
     stripped = text.lstrip()
     if stripped.startswith("{"):
-        return _read_manifest(stripped, schema, source=source, now=now)
+        return _read_manifest(stripped, check, source=source, now=now)
     try:
         document = parse(text)
     except GraphQLError as error:
@@ -261,13 +262,13 @@ def read_documents(
         [document] if len(operations) == 1 else list(separate_operations(document).values())
     )
     return [
-        _checked(print_ast(part), schema, f"{source} ({_operation_name(part) or 'anonymous'})", now)
+        _checked(print_ast(part), check, f"{source} ({_operation_name(part) or 'anonymous'})", now)
         for part in parts
     ]
 
 
 def _read_manifest(
-    text: str, schema: GraphQLSchema, *, source: str, now: datetime
+    text: str, check: Check, *, source: str, now: datetime
 ) -> builtins.list[TrustedDocumentRecord]:
     try:
         manifest = json.loads(text)
@@ -289,7 +290,7 @@ def _read_manifest(
         records.append(
             _checked(
                 operation["body"],
-                schema,
+                check,
                 f"{source} operations[{index}]",
                 now,
                 given if isinstance(given, str) else None,

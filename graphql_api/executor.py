@@ -149,6 +149,10 @@ class GraphQLExecutor:
             self._cache.popitem(last=False)
         return prepared
 
+    def check(self, query: str) -> list[GraphQLError]:
+        """What is wrong with a document (parsing, validation, limits); empty when nothing."""
+        return self._prepare(query).errors
+
     def _prepare(self, query: str) -> PreparedDocument:
         try:
             document = parse(query, max_tokens=self.limits.max_tokens)

@@ -239,6 +239,9 @@ class ResponseCache:
         self._redis = require_bytes_client(redis) if redis is not None else None
         self._prefix = prefix
         self._background: set[asyncio.Task[None]] = set()
+        # Answers served from here, and lookups that found nothing (for tests and metrics).
+        self.hits = 0
+        self.misses = 0
 
     @property
     def enabled(self) -> bool:
@@ -265,8 +268,16 @@ class ResponseCache:
     async def get(self, key: str) -> Entry | None:
         now = time.time()
         entry = self.get_local(key, now)
-        if entry is not None or self._redis is None:
-            return entry
+        if entry is None and self._redis is not None:
+            entry = await self._shared(key, now)
+        if entry is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return entry
+
+    async def _shared(self, key: str, now: float) -> Entry | None:
+        assert self._redis is not None
         try:
             raw = as_bytes(await self._redis.get(self._prefix + key))
         except Exception:
@@ -284,6 +295,12 @@ class ResponseCache:
             return None
         self._keep(key, entry)
         return entry
+
+    def clear(self) -> None:
+        """Forget every entry held in this process."""
+        self._entries.clear()
+        self._by_tag.clear()
+        self._bytes = 0
 
     async def put(self, key: str, body: bytes, expires_at: float, tags: tuple[str, ...]) -> Entry:
         entry = Entry(body, etag_of(body), expires_at, tags)

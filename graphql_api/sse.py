@@ -86,7 +86,7 @@ class SubscriptionStreams:
     @contextlib.contextmanager
     def stopped_by_signals(self) -> Any:
         """While inside, SIGINT and SIGTERM end the open streams before the server's own
-        handling (uvicorn waits for open responses to finish before it shuts down)."""
+        handling of them (uvicorn waits for open responses to finish before it shuts down)."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
@@ -100,8 +100,11 @@ class SubscriptionStreams:
                 chained(signum, frame)
 
         for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.getsignal(signum)
-            signal.signal(signum, handler)
+            current = signal.getsignal(signum)
+            # Only a server's own handler is chained: the default action stays as it is.
+            if callable(current):
+                previous[signum] = current
+                signal.signal(signum, handler)
         try:
             yield
         finally:

@@ -318,12 +318,10 @@ class FlightService:
         return self._served(result, display, cached=True)
 
     def _depends_on(self, result: SearchResult) -> None:
-        """An answer from a cached search holds while every offer of it is live and the search
-        is still cached (never longer than the cache keeps any search)."""
-        until = result.created_at + MAX_SEARCH_TTL
+        """An answer from a cached search holds while every offer of it is live and this
+        process still serves the search (never longer than the cache keeps any search)."""
         memo = self._decoded.get(result.request_id)
-        if memo is not None:
-            until = min(until, memo[0])
+        until = memo[0] if memo is not None else self.clock() + MAX_SEARCH_TTL
         if result.offers:
             until = min(until, min(o.expires_at for o in result.offers))
         depends_on(search_tag(result.request_id), until)
