@@ -246,9 +246,12 @@ def read_documents(
     graphql-core prints it; an Apollo persisted query manifest (`generate-persisted-query-
     manifest`) gives its operations' bodies exactly, under their ids.
     """
-    stripped = text.lstrip()
-    if stripped.startswith("{"):
-        return _read_manifest(stripped, check, source=source, now=now)
+    try:
+        manifest = json.loads(text)
+    except ValueError:
+        manifest = None  # GraphQL (a query's `{ … }` shorthand is no JSON object)
+    if manifest is not None:
+        return _read_manifest(manifest, check, source=source, now=now)
     try:
         document = parse(text)
     except GraphQLError as error:
@@ -268,12 +271,8 @@ def read_documents(
 
 
 def _read_manifest(
-    text: str, check: Check, *, source: str, now: datetime
+    manifest: Any, check: Check, *, source: str, now: datetime
 ) -> builtins.list[TrustedDocumentRecord]:
-    try:
-        manifest = json.loads(text)
-    except ValueError as error:
-        raise DocumentFileError(f"{source}: not JSON ({error})") from error
     if (
         not isinstance(manifest, dict)
         or manifest.get("format") != "apollo-persisted-query-manifest"
