@@ -101,8 +101,9 @@ class SubscriptionStreams:
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             current = signal.getsignal(signum)
-            # Only a server's own handler is chained: the default action stays as it is.
-            if callable(current):
+            # Only uvicorn's own handler is chained: the default action, and handlers of
+            # whatever else runs the app in process (an asyncio runner, a test), stay as they are.
+            if _is_uvicorn_handler(current):
                 previous[signum] = current
                 signal.signal(signum, handler)
         try:
@@ -241,6 +242,11 @@ class SubscriptionStreams:
             if aclose is not None:
                 with contextlib.suppress(Exception):
                     await aclose()
+
+
+def _is_uvicorn_handler(handler: Any) -> bool:
+    owner = getattr(handler, "__self__", None)
+    return owner is not None and type(owner).__module__.startswith("uvicorn.")
 
 
 async def _anext(source: AsyncIterator[Any]) -> Any:
