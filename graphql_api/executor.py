@@ -8,7 +8,6 @@ with Strawberry's execution context, which keeps the hot path free of per-reques
 
 from __future__ import annotations
 
-import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -20,7 +19,6 @@ from graphql import (
     DocumentNode,
     ExecutionResult,
     GraphQLError,
-    GraphQLField,
     GraphQLLeafType,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -33,7 +31,7 @@ from graphql import (
     validate,
 )
 from graphql.execution import Executor
-from graphql.pyutils import Path
+from graphql.pyutils import Path, Undefined, gather_with_cancel
 from graphql.pyutils import is_awaitable as graphql_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
@@ -111,16 +109,21 @@ def is_awaitable(value: Any) -> TypeGuard[Awaitable[Any]]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Leaf:
-    """A field read straight off its source: no resolver, no arguments, a scalar or enum."""
+class _Direct:
+    """A field read straight off its source: no resolver of its own and no arguments, of a
+    scalar or enum type (`leaf`) or of an object type without an `is_type_of` (`object`)."""
 
+    name: str
     python_name: str
-    kind: GraphQLLeafType
+    field_type: Any
     non_null: bool
+    leaf: GraphQLLeafType | None = None
+    object: GraphQLObjectType | None = None
 
 
-def _leaf(field: GraphQLField) -> _Leaf | None:
-    if field.args or not getattr(field.resolve, "_is_default", False):
+def _direct(parent: GraphQLObjectType, name: str) -> _Direct | None:
+    field = parent.fields.get(name)
+    if field is None or field.args or not getattr(field.resolve, "_is_default", False):
         return None
     definition = (field.extensions or {}).get("strawberry-definition")
     if definition is None or definition.default_resolver is not getattr:
@@ -129,63 +132,146 @@ def _leaf(field: GraphQLField) -> _Leaf | None:
     non_null = isinstance(kind, GraphQLNonNull)
     if non_null:
         kind = kind.of_type
-    if not is_leaf_type(kind):
-        return None
-    return _Leaf(definition.python_name, kind, non_null)
+    python_name = definition.python_name
+    if is_leaf_type(kind):
+        return _Direct(name, python_name, field.type, non_null, leaf=kind)
+    if isinstance(kind, GraphQLObjectType) and kind.is_type_of is None:
+        return _Direct(name, python_name, field.type, non_null, object=kind)
+    return None
 
 
-# Per object type, the fields that take the fast path (None for those that do not); weak, so a
-# schema built and dropped (as tests do) takes its entries with it.
-_LEAVES: weakref.WeakKeyDictionary[GraphQLObjectType, dict[str, _Leaf | None]] = (
-    weakref.WeakKeyDictionary()
-)
+# Kept in each object type's `extensions`, so a schema built and dropped (as tests do) takes
+# its entries with it.
+_DIRECT = "sureflights:direct-fields"
+
+
+def _direct_fields(parent: GraphQLObjectType) -> dict[str, _Direct | None]:
+    extensions = parent.extensions
+    found: dict[str, _Direct | None] | None = extensions.get(_DIRECT)
+    if found is None:
+        found = {}
+        # A new dict: `extensions` may be shared with the type's definition.
+        parent.extensions = {**extensions, _DIRECT: found}
+    return found
 
 
 class GatewayExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's execution context with plain scalar fields resolved inline.
+    """Strawberry's execution context with plain fields resolved inline.
 
-    Most fields of a search page are attributes read off a domain object and serialized as a
-    scalar (over 5,000 in a page of 50 offers). graphql-core gives each one a resolve-info
-    object, an argument check, a resolver call through Strawberry and a walk down
-    `complete_value`; for a field with no resolver, no arguments and a scalar or enum type, the
-    attribute is read and serialized here instead, with the same errors for what goes wrong.
-    Every other field takes graphql-core's own path.
+    Most fields of a search page are attributes read off a domain object (over 5,000 in a page
+    of 50 offers). graphql-core gives each one a resolve-info object, an argument check, a
+    resolver call through Strawberry and a walk down `complete_value`; for a field with no
+    resolver and no arguments whose type is a scalar, an enum or a plain object type, the
+    attribute is read here and serialized (or its selections executed) directly, with the same
+    errors for what goes wrong. Every other field takes graphql-core's own path.
     """
 
-    def execute_field(
+    def execute_fields(
         self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: Any,
+        position_context: Any,
+    ) -> Any:
+        if self.middleware_manager is not None:
+            return super().execute_fields(
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
+        direct = _direct_fields(parent_type)
+        results: dict[str, Any] = {}
+        is_awaitable = self.is_awaitable
+        awaitable_fields: list[str] = []
+        try:
+            for response_name, field_details_list in grouped_field_set.items():
+                name = field_details_list[0].node.name.value
+                plan = direct.get(name, _UNKNOWN)
+                if plan is _UNKNOWN:
+                    plan = direct[name] = _direct(parent_type, name)
+                if plan is None:
+                    field_path = Path(path, response_name, parent_type.name)
+                    result = self.execute_field(
+                        parent_type, source_value, field_details_list, field_path, position_context
+                    )
+                    if result is Undefined:
+                        continue
+                else:
+                    result = self._execute_direct(
+                        plan,
+                        parent_type,
+                        source_value,
+                        field_details_list,
+                        path,
+                        response_name,
+                        position_context,
+                    )
+                results[response_name] = result
+                if is_awaitable(result):
+                    awaitable_fields.append(response_name)
+        except Exception:
+            if awaitable_fields:
+                # Ensure that awaitables created by other fields are settled, as they may
+                # also fail (as graphql-core does).
+                self.settle_in_background([results[field] for field in awaitable_fields])
+            raise
+        if not awaitable_fields:
+            return results
+        return _gathered(results, awaitable_fields)
+
+    def _execute_direct(
+        self,
+        plan: _Direct,
         parent_type: GraphQLObjectType,
         source: Any,
         field_details_list: Any,
-        path: Path,
+        path: Path | None,
+        response_name: str,
         position_context: Any,
     ) -> Any:
-        leaves = _LEAVES.get(parent_type)
-        if leaves is None:
-            leaves = _LEAVES[parent_type] = {}
-        name = field_details_list[0].node.name.value
-        leaf = leaves.get(name, _UNKNOWN)
-        if leaf is _UNKNOWN:
-            field = parent_type.fields.get(name)
-            leaf = leaves[name] = _leaf(field) if field is not None else None
-        if leaf is None or self.middleware_manager is not None:
-            return super().execute_field(
-                parent_type, source, field_details_list, path, position_context
-            )
-        assert isinstance(leaf, _Leaf)
+        field_path: Path | None = None
         try:
-            value = getattr(source, leaf.python_name)
+            value = getattr(source, plan.python_name)
             if value is None:
-                if leaf.non_null:
+                if plan.non_null:
                     raise TypeError(
-                        f"Cannot return null for non-nullable field {parent_type.name}.{name}."
+                        f"Cannot return null for non-nullable field {parent_type.name}.{plan.name}."
                     )
                 return None
-            return self.complete_leaf_value(leaf.kind, value)
+            if plan.leaf is not None:
+                return self.complete_leaf_value(plan.leaf, value)
+            assert plan.object is not None
+            field_path = Path(path, response_name, parent_type.name)
+            completed = self.collect_and_execute_subfields(
+                plan.object, field_details_list, field_path, value, position_context
+            )
+            if self.is_awaitable(completed):
+                return self._settled(completed, plan, field_details_list, field_path)
+            return completed
         except Exception as raw_error:
-            field_type = parent_type.fields[name].type
-            self.handle_field_error(raw_error, field_type, field_details_list, path)
+            if field_path is None:
+                field_path = Path(path, response_name, parent_type.name)
+            self.handle_field_error(raw_error, plan.field_type, field_details_list, field_path)
             return None
+
+    async def _settled(
+        self, completed: Awaitable[Any], plan: _Direct, field_details_list: Any, path: Path
+    ) -> Any:
+        try:
+            return await completed
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, plan.field_type, field_details_list, path)
+            return None
+
+
+async def _gathered(results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:
+    """`results` with its awaitable values awaited, as graphql-core's `execute_fields` does."""
+    if len(awaitable_fields) == 1:
+        field = awaitable_fields[0]
+        results[field] = await results[field]
+    else:
+        awaited = await gather_with_cancel(*(results[field] for field in awaitable_fields))
+        results.update(zip(awaitable_fields, awaited, strict=True))
+    return results
 
 
 _UNKNOWN: Any = object()
