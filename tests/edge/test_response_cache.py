@@ -375,28 +375,36 @@ async def test_the_cache_stays_within_its_memory_bound() -> None:
 
 
 @pytest.fixture
-async def shared_settings(make_settings: Callable[..., Settings]) -> AsyncIterator[Settings]:
-    yield make_settings(redis_url=REDIS_TEST_URL, response_cache_shared=True)
+async def shared_redis() -> AsyncIterator[Redis]:
     redis = Redis.from_url(REDIS_TEST_URL)
+    prefix = f"sf-test:rc:{uuid.uuid4().hex}:"
+    redis.test_prefix = prefix  # type: ignore[attr-defined]
     try:
-        keys = [key async for key in redis.scan_iter(match="sf:rc:*")]
+        yield redis
+    finally:
+        keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
         if keys:
             await redis.delete(*keys)
-    finally:
         await redis.aclose()
 
 
-async def test_replicas_share_answers_through_redis(shared_settings: Settings) -> None:
-    marker = uuid.uuid4().hex[:8]
-    query = f'query Shared_{marker} {{ exchangeRate(base: "USD", quote: "NGN") {{ rate source }} }}'
-    answers = []
-    # One replica after the other: the second never executes what the first kept.
-    for name in ("a", "b"):
-        replica = create_app(shared_settings)
-        async with replica.router.lifespan_context(replica):
-            transport = httpx.ASGITransport(app=replica)
-            async with httpx.AsyncClient(transport=transport, base_url=f"http://{name}") as http:
-                answers.append(await post(http, query))
-        cache = response_cache(replica)
-        assert (cache.hits, cache.misses) == ((0, 1) if name == "a" else (1, 0))
-    assert answers[1] == answers[0]
+async def test_replicas_share_answers_and_invalidations_through_redis(shared_redis: Redis) -> None:
+    prefix: str = shared_redis.test_prefix  # type: ignore[attr-defined]
+    replica_a = ResponseCache(1_000_000, redis=shared_redis, prefix=prefix)
+    replica_b = ResponseCache(1_000_000, redis=shared_redis, prefix=prefix)
+    body = b'{"data":{"exchangeRate":{"rate":"1589.504939"}}}'
+    kept = await replica_a.put("rate", body, time.time() + 60, (rate_tag("USD"),))
+
+    served = await replica_b.get("rate")
+    assert served is not None
+    assert (served.body, served.etag) == (body, kept.etag)
+    assert 59 < served.expires_at - time.time() <= 60
+    assert 0 < await shared_redis.pttl(f"{prefix}rate") <= 60_000
+
+    # The rates changed: gone from the replica that saw it, and from Redis for the others.
+    replica_a.invalidate(rate_tag("USD"))
+    for _ in range(50):
+        if not await shared_redis.exists(f"{prefix}rate"):
+            break
+        await asyncio.sleep(0.02)
+    assert await ResponseCache(1_000_000, redis=shared_redis, prefix=prefix).get("rate") is None
