@@ -1,15 +1,20 @@
-"""What the gateway's HTTP and GraphQL layers cost per request, next to a bare Starlette endpoint.
+"""What the gateway's HTTP and GraphQL layers cost per request, next to a bare Starlette
+endpoint, Strawberry's own ASGI app and GraphQL Yoga, in one run.
 
     .venv/bin/python bench/http_overhead.py [--connections 50] [--duration 10] [--warmup 2]
-        [--rounds 1] [--load-generator auto|wrk|python]
+        [--rounds 1] [--load-generator auto|wrk|python] [--no-yoga]
 
-Starts two servers, each one uvicorn worker in its own process with the same options and on
-loopback only: the gateway (sandbox mode, SQLite in a temporary directory, access log off) and a
-bare Starlette endpoint answering the same body the gateway answers. Both are driven with
-`{ exchangeRate(base: "USD", quote: "NGN") { rate } }` as a JSON POST by the same load generator
-(wrk when installed, else a keep-alive asyncio client in a separate process), a warm-up first,
-then a fixed duration. Prints requests/s, p50 and p99 of each and the gateway/bare ratio; on a
-busy machine, `--rounds 3` alternates the two and reports the median round.
+Starts each server as one worker in its own process, on loopback only, pinned to one core while
+the load generator runs on another (when there are two): the bare Starlette endpoint answering
+the gateway's body; Strawberry's `strawberry.asgi.GraphQL` serving the gateway's own schema
+and services in its best configuration (its parser and validation caches, which the schema
+carries); the gateway with its response cache (a hot cached query) and without it (executed
+every time); and GraphQL Yoga on Node when `node` is installed (its parser and validation
+caches are on by default). All are driven with `{ exchangeRate(base: "USD", quote: "NGN")
+{ rate } }` as a JSON POST by the same load generator (wrk when installed, else a keep-alive
+asyncio client in a separate process), a warm-up first, then a fixed duration. Prints
+requests/s, p50 and p99 of each and their ratio to bare Starlette; `--rounds 3` alternates the
+servers three times and reports each server's median round.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +39,12 @@ sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
 
 from bench.common import (
     HOST,
+    ROOT,
     UVICORN_OPTIONS,
     Measurement,
     clean_env,
+    load_average,
+    pick_cpus,
     run_wrk,
     serving,
     uvicorn_command,
@@ -48,9 +56,12 @@ REQUEST_BODY = json.dumps({"query": QUERY}).encode()
 TARGET_RATIO = 0.6
 # The bare app is this module, started by uvicorn in its own process; it reads its answer here.
 BARE_BODY_ENV = "HTTP_OVERHEAD_BARE_BODY"
+YOGA = ROOT / "bench" / "yoga"
+# Every request comes from one address: a budget large enough never to refuse one.
+UNLIMITED = {"GRAPHQL_COST_BUDGET_ANONYMOUS": "1000000000/minute"}
 
 
-# --- the bare endpoint (runs in the uvicorn subprocess) ---------------------------------------
+# --- the bare endpoint and Strawberry's app (they run in uvicorn subprocesses) ----------------
 
 
 def bare_app() -> Any:
@@ -69,6 +80,36 @@ def bare_app() -> Any:
     return Starlette(routes=[Route(PATH, graphql, methods=["POST"])])
 
 
+def strawberry_app() -> Any:
+    """Strawberry's own ASGI app over the gateway's schema and services (opened by the
+    gateway's lifespan), with the parser and validation caches the schema is built with."""
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+    from strawberry.asgi import GraphQL
+
+    from graphql_api.app import create_app
+    from graphql_api.context import RequestContext
+    from resolvers.access import Caller
+
+    gateway = create_app()
+
+    class StrawberryApp(GraphQL[RequestContext, None]):
+        async def get_context(self, request: Any, response: Any) -> RequestContext:
+            return RequestContext(
+                services=request.app.state.services,
+                request_id="bench",
+                caller=Caller(identity=f"ip:{HOST}"),
+                headers=request.headers,
+                client=HOST,
+            )
+
+    graphql = StrawberryApp(gateway.state.executor.schema, graphql_ide=None)
+    return Starlette(
+        routes=[Route(PATH, graphql, methods=["POST"])],
+        lifespan=gateway.router.lifespan_context,
+    )
+
+
 # --- servers ----------------------------------------------------------------------------------
 
 
@@ -84,12 +125,24 @@ def post(port: int, timeout: float = 5.0) -> tuple[int, bytes]:
         return status, response.read()
 
 
+def pinned(command: list[str], cpu: int | None) -> list[str]:
+    """`command` on core `cpu` from its first instruction, its threads too (taskset)."""
+    if cpu is None or not shutil.which("taskset"):
+        return command
+    return ["taskset", "--cpu-list", str(cpu), *command]
+
+
 def server(
-    name: str, app: str, env: dict[str, str], workdir: Path
+    name: str, command: list[str], env: dict[str, str], workdir: Path, cpu: int | None
 ) -> AbstractContextManager[tuple[int, int]]:
-    """One uvicorn worker serving the factory `app`; yields its port (and pid) once it answers."""
-    command = uvicorn_command(app, *UVICORN_OPTIONS)
-    return serving(name, command, env, workdir, lambda port: post(port, timeout=1.0)[0] == 200)
+    """One server process running `command --port PORT`; yields its port once it answers."""
+    return serving(
+        name, pinned(command, cpu), env, workdir, lambda port: post(port, timeout=1.0)[0] == 200
+    )
+
+
+def uvicorn_app(factory: str) -> list[str]:
+    return uvicorn_command(factory, *UVICORN_OPTIONS)
 
 
 # --- load generators --------------------------------------------------------------------------
@@ -156,11 +209,13 @@ def run_load_client(port: int, connections: int, duration: float) -> Measurement
 # --- the run ----------------------------------------------------------------------------------
 
 
-def measure(name: str, port: int, args: argparse.Namespace, script: Path | None) -> Measurement:
+def measure(
+    name: str, port: int, args: argparse.Namespace, script: Path | None, cpu: int | None
+) -> Measurement:
     def once(duration: float) -> Measurement:
         if script is not None:
             seconds = max(1, round(duration))
-            return run_wrk(port, PATH, REQUEST_BODY, seconds, args.connections, script)
+            return run_wrk(port, PATH, REQUEST_BODY, seconds, args.connections, script, cpu)
         return run_load_client(port, args.connections, duration)
 
     once(args.warmup)
@@ -176,6 +231,25 @@ def median(results: list[Measurement]) -> Measurement:
     return ordered[(len(ordered) - 1) // 2]
 
 
+def data_of(body: bytes) -> Any:
+    answer = json.loads(body)
+    if answer.get("errors"):
+        raise RuntimeError(f"answered errors: {body!r}")
+    return answer["data"]
+
+
+def yoga_available() -> bool:
+    if not shutil.which("node"):
+        return False
+    if not (YOGA / "node_modules" / "graphql-yoga").is_dir():
+        subprocess.run(
+            ["npm", "ci", "--silent", "--no-audit", "--no-fund", "--prefix", str(YOGA)],
+            check=True,
+            timeout=300,
+        )
+    return True
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--connections", type=int, default=50)
@@ -185,74 +259,130 @@ def main() -> int:
         "--rounds",
         type=int,
         default=1,
-        help="alternate gateway and bare this many times and report the median round",
+        help="alternate the servers this many times and report each one's median round",
     )
     parser.add_argument(
         "--load-generator", choices=("auto", "wrk", "python"), default="auto", dest="generator"
     )
+    parser.add_argument("--no-yoga", action="store_true", help="leave GraphQL Yoga out")
     args = parser.parse_args()
     use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk"))
+    cpus = pick_cpus()
+    server_cpu, load_cpu = cpus if cpus else (None, None)
+    if load_cpu is not None:
+        os.sched_setaffinity(0, {load_cpu})
+    load_at_start = load_average()
 
-    with tempfile.TemporaryDirectory(prefix="http-overhead-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="http-overhead-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
-        script: Path | None = None
-        if use_wrk:
-            script = workdir / "post.lua"
-        gateway_env = clean_env(DATABASE_URL=f"sqlite:///{workdir}/bench.db")
-        with server("gateway", "graphql_api.app:create_app", gateway_env, workdir) as (
-            gateway_port,
-            _,
-        ):
-            status, body = post(gateway_port)
-            if status != 200 or b'"errors"' in body:
-                raise RuntimeError(f"the gateway answered {status}: {body!r}")
-            bare_env = clean_env(**{BARE_BODY_ENV: body.decode()})
-            with server("bare", "bench.http_overhead:bare_app", bare_env, workdir) as (
-                bare_port,
-                _,
-            ):
-                if post(bare_port) != (200, body):
-                    raise RuntimeError("the bare endpoint does not answer the gateway's body")
-                # Both servers idle while the other is measured; alternating rounds spread
-                # whatever else the machine is doing over both.
-                rounds = [
-                    (
-                        measure("gateway", gateway_port, args, script),
-                        measure("bare", bare_port, args, script),
-                    )
-                    for _ in range(args.rounds)
-                ]
+        script = workdir / "post.lua" if use_wrk else None
 
-    gateway = median([g for g, _ in rounds])
-    bare = median([b for _, b in rounds])
-    # Each round pairs two measurements taken back to back, so its ratio is the least disturbed
-    # by load that comes and goes on the machine.
-    ratios = sorted(g.requests_per_second / b.requests_per_second for g, b in rounds)
-    ratio = ratios[(len(ratios) - 1) // 2]
+        def gateway_env(**extra: str) -> dict[str, str]:
+            return clean_env(DATABASE_URL=f"sqlite:///{workdir}/bench.db", **UNLIMITED, **extra)
+
+        gateway_port, _ = stack.enter_context(
+            server(
+                "gateway",
+                uvicorn_app("graphql_api.app:create_app"),
+                gateway_env(),
+                workdir,
+                server_cpu,
+            )
+        )
+        status, body = post(gateway_port)
+        if status != 200:
+            raise RuntimeError(f"the gateway answered {status}: {body!r}")
+        expected = data_of(body)
+        rate = expected["exchangeRate"]["rate"]
+        ports = {"gateway (response cache)": gateway_port}
+        commands: list[tuple[str, list[str], dict[str, str]]] = [
+            (
+                "gateway (executed)",
+                uvicorn_app("graphql_api.app:create_app"),
+                gateway_env(RESPONSE_CACHE_MAX_BYTES="0"),
+            ),
+            (
+                "strawberry",
+                uvicorn_app("bench.http_overhead:strawberry_app"),
+                gateway_env(RESPONSE_CACHE_MAX_BYTES="0"),
+            ),
+            (
+                "bare starlette",
+                uvicorn_app("bench.http_overhead:bare_app"),
+                clean_env(**{BARE_BODY_ENV: body.decode()}),
+            ),
+        ]
+        if not args.no_yoga and yoga_available():
+            commands.append(("graphql yoga", ["node", str(YOGA / "server.mjs"), rate], clean_env()))
+        bodies = {"gateway (response cache)": body}
+        for name, command, env in commands:
+            port, _ = stack.enter_context(server(name, command, env, workdir, server_cpu))
+            answer_status, answer = post(port)
+            if answer_status != 200 or data_of(answer) != expected:
+                raise RuntimeError(f"{name} does not answer what the gateway answers: {answer!r}")
+            ports[name] = port
+            bodies[name] = answer
+        if bodies["bare starlette"] != body:
+            raise RuntimeError("the bare endpoint does not answer the gateway's body")
+        # The servers idle while another is measured; alternating rounds spread whatever else
+        # the machine is doing over all of them.
+        rounds = [
+            {name: measure(name, port, args, script, load_cpu) for name, port in ports.items()}
+            for _ in range(args.rounds)
+        ]
+    load_at_end = load_average()
+    report(args, use_wrk, cpus, load_at_start, load_at_end, bodies, rounds)
+    return 0
+
+
+def report(
+    args: argparse.Namespace,
+    use_wrk: Any,
+    cpus: tuple[int, int] | None,
+    load_at_start: str,
+    load_at_end: str,
+    bodies: dict[str, bytes],
+    rounds: list[dict[str, Measurement]],
+) -> None:
+    names = list(rounds[0])
+    results = {name: median([r[name] for r in rounds]) for name in names}
+    bare = "bare starlette"
+
+    def ratio(name: str, to: str) -> float:
+        # Each round measures every server back to back: the median of the rounds' ratios is
+        # the least disturbed by load that comes and goes on the machine.
+        values = sorted(r[name].requests_per_second / r[to].requests_per_second for r in rounds)
+        return values[(len(values) - 1) // 2]
+
     print(f"cores: {os.cpu_count()}")
+    pinning = f"servers on core {cpus[0]}, load generator on core {cpus[1]}" if cpus else "none"
+    print(f"pinning: {pinning}")
+    print(f"load average (1, 5, 15 min) at start {load_at_start}, at end {load_at_end}")
     print(
         f"load generator: {'wrk' if use_wrk else 'asyncio keep-alive client'}, "
         f"{args.connections} connections, {args.warmup:g}s warm-up + {args.duration:g}s "
         f"per server, {args.rounds} round(s)"
     )
-    print(f"response body ({len(body)} bytes): {body.decode()}")
-    if args.rounds > 1:
-        for number, (g, b) in enumerate(rounds, 1):
-            round_ratio = g.requests_per_second / b.requests_per_second
-            print(
-                f"round {number}: gateway {g.requests_per_second:.0f}/s, "
-                f"bare {b.requests_per_second:.0f}/s, ratio {round_ratio:.2f}"
-            )
-    print(f"{'':8} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9}")
-    for name, result in (("gateway", gateway), ("bare", bare)):
+    print(f"query: {QUERY}")
+    print(f"gateway's answer ({len(bodies[names[0]])} bytes): {bodies[names[0]].decode()}")
+    print(f"{'':26} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'/ bare':>7}")
+    for name in names:
+        result = results[name]
         print(
-            f"{name:8} {result.requests_per_second:11.1f} {result.p50_ms:8.2f} "
-            f"{result.p99_ms:8.2f} {result.requests:9d}"
+            f"{name:26} {result.requests_per_second:11.1f} {result.p50_ms:8.2f} "
+            f"{result.p99_ms:8.2f} {result.requests:9d} {ratio(name, bare):7.2f}"
         )
-    verdict = "meets" if ratio >= TARGET_RATIO else "is below"
-    label = "ratio gateway/bare" + (" (median round)" if args.rounds > 1 else "")
-    print(f"{label}: {ratio:.2f} ({verdict} the {TARGET_RATIO} target)")
-    return 0
+    cached = "gateway (response cache)"
+    verdict = "meets" if ratio(cached, bare) >= TARGET_RATIO else "is below"
+    print(
+        f"hot cached query / bare: {ratio(cached, bare):.2f} ({verdict} the {TARGET_RATIO} target)"
+    )
+    for peer in ("strawberry", "graphql yoga"):
+        if peer not in results:
+            continue
+        for gateway in (cached, "gateway (executed)"):
+            times = ratio(gateway, peer)
+            print(f"{gateway} / {peer}: {times:.2f} ({'ahead' if times > 1 else 'behind'})")
 
 
 if __name__ == "__main__":

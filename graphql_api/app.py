@@ -30,19 +30,23 @@ from strawberry.types.unset import UnsetType
 from graphql_api import health, webhooks, whatsapp_webhook
 from graphql_api.assistant import build_assistant
 from graphql_api.context import RequestContext, Services
+from graphql_api.cost import Budgets, CostAnalysis
+from graphql_api.documents import PersistedQueries, TrustedDocuments
 from graphql_api.executor import GraphQLExecutor, GraphQLLimits
-from graphql_api.http import CredentialsRejected, GraphQLHTTPEndpoint
+from graphql_api.http import CredentialsRejected, EdgeFeatures, GraphQLHTTPEndpoint
 from graphql_api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, new_request_id
 from graphql_api.observability import configure_logging, init_sentry
+from graphql_api.response_cache import ResponseCache
 from graphql_api.schema import build_schema
 from graphql_api.settings import Settings, load_settings
+from graphql_api.sse import SubscriptionStreams
 from integrations.airline import AirlineOrders
 from integrations.duffel import DuffelClient
 from integrations.flights import FlightProvider
 from integrations.fx import OpenErApiClient, RatesProvider, SandboxRates
 from integrations.payments import PaymentProvider
 from integrations.paystack import PaystackClient
-from integrations.ratelimit import rate_limiter_for
+from integrations.ratelimit import RatePolicy, rate_limiter_for
 from integrations.sandbox_airline import SandboxAirline
 from integrations.sandbox_flights import SandboxFlights
 from integrations.sandbox_payments import SandboxPayments
@@ -56,7 +60,7 @@ from resolvers.bookings import BookingLimits, Bookings
 from resolvers.errors import Unauthenticated
 from resolvers.flights import FlightService
 from resolvers.payments import Payments
-from resolvers.rates import RatesService
+from resolvers.rates import RatesService, rate_tag
 from resolvers.saga import NO_HOOKS, SagaDeps, SagaHooks, SagaTimings, utc_now
 
 log = logging.getLogger("sureflights")
@@ -125,6 +129,10 @@ async def _caller_for(
         client=client,
         now=datetime.now(UTC),
     )
+
+
+def _drop_answers(cache: ResponseCache, tag: str) -> None:
+    cache.invalidate(tag)
 
 
 def _may_introspect(context: RequestContext) -> bool:
@@ -319,6 +327,31 @@ def create_app(
             )
             services.conversation, notifier = build_assistant(executor, services, whatsapp)
             app.state.services = services
+            response_cache = ResponseCache(
+                settings.response_cache_max_bytes,
+                redis=shared.redis if settings.response_cache_shared else None,
+            )
+            # Answers built on a rate table go the moment this replica sees it replaced.
+            rates.on_change(lambda base: _drop_answers(response_cache, rate_tag(base)))
+            graphql_http.use(
+                EdgeFeatures(
+                    response_cache=response_cache,
+                    persisted_queries=PersistedQueries(shared.cache),
+                    trusted_documents=TrustedDocuments(store.trusted_documents),
+                    trusted_only=settings.graphql_trusted_documents_only,
+                    costs=costs,
+                    max_cost=settings.graphql_max_cost,
+                    budgets=Budgets(
+                        services.limiter,
+                        anonymous=RatePolicy.parse(settings.graphql_cost_budget_anonymous),
+                        partner=RatePolicy.parse(settings.graphql_cost_budget_partner),
+                        overrides=settings.cost_budget_overrides,
+                    ),
+                )
+            )
+            app.state.response_cache = response_cache
+            app.state.subscription_streams = streams
+            stack.enter_context(streams.stopped_by_signals())
             notifying = asyncio.create_task(notifier.run())
             stack.push_async_callback(_cancel, notifying)
             if settings.reconcile_interval_seconds > 0:
@@ -356,10 +389,13 @@ def create_app(
             client=client,
         )
 
+    costs = CostAnalysis(schema._schema)
+    streams = SubscriptionStreams(schema)
     graphql_http = GraphQLHTTPEndpoint(
         executor,
         context_for,
         introspection_allowed=_may_introspect if settings.is_production else None,
+        subscriptions=streams,
     )
     graphql_ws = GraphQLWebSocket(schema, graphql_ide=None, max_subscriptions_per_connection=5)
     middleware = [
@@ -379,7 +415,14 @@ def create_app(
                     "idempotency-key",
                     "x-request-id",
                 ],
-                expose_headers=["x-request-id"],
+                expose_headers=[
+                    "x-request-id",
+                    "etag",
+                    "ratelimit-limit",
+                    "ratelimit-remaining",
+                    "ratelimit-reset",
+                    "retry-after",
+                ],
                 max_age=600,
             )
         )

@@ -273,6 +273,78 @@ def audit(as_json: bool) -> None:
         sys.exit(1)
 
 
+@main.group()
+def documents() -> None:
+    """Trusted GraphQL documents (see GRAPHQL_TRUSTED_DOCUMENTS_ONLY)."""
+
+
+@documents.command("add")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def documents_add(file: str) -> None:
+    """Trust the operations of FILE: a .graphql file or an Apollo persisted query manifest."""
+    from graphql_api.documents import DocumentFileError, read_documents
+    from graphql_api.executor import GraphQLExecutor, GraphQLLimits
+    from graphql_api.schema import build_schema
+
+    settings = _settings_or_exit()
+    limits = GraphQLLimits(
+        max_depth=settings.graphql_max_depth,
+        max_aliases=settings.graphql_max_aliases,
+        max_tokens=settings.graphql_max_tokens,
+    )
+    executor = GraphQLExecutor(build_schema(limits), limits=limits)
+    try:
+        records = read_documents(
+            Path(file).read_text(encoding="utf-8"),
+            executor.check,
+            source=file,
+            now=datetime.now(UTC),
+        )
+    except DocumentFileError as error:
+        click.echo(str(error), err=True)
+        sys.exit(2)
+
+    async def add(store: Store) -> list[bool]:
+        return [await store.trusted_documents.add(record) for record in records]
+
+    added = _with_store(settings, add)
+    for record, new in zip(records, added, strict=True):
+        state = "added" if new else "already trusted"
+        click.echo(f"{record.id}  {record.name or '(anonymous)'}  {state}")
+
+
+@documents.command("list")
+def documents_list() -> None:
+    """List trusted documents: id (SHA-256 of the text), operation name, when added."""
+    settings = _settings_or_exit()
+    records = _with_store(settings, lambda store: store.trusted_documents.list())
+    if not records:
+        click.echo("no trusted documents", err=True)
+        return
+    for record in records:
+        added = record.created_at.isoformat(timespec="seconds")
+        click.echo(f"{record.id}  {record.name or '(anonymous)'}  {added}")
+
+
+@documents.command("remove")
+@click.argument("document_id", metavar="ID")
+def documents_remove(document_id: str) -> None:
+    """Stop trusting the document ID (as `documents list` shows it); exit 1 when unknown."""
+    from graphql_api.documents import TRUSTED_REFRESH_SECONDS
+
+    settings = _settings_or_exit()
+    removed = _with_store(
+        settings, lambda store: store.trusted_documents.remove(document_id.strip().lower())
+    )
+    if not removed:
+        click.echo(f"no trusted document with id {document_id}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"removed {document_id}; running gateways refuse it from anonymous callers within "
+        f"{TRUSTED_REFRESH_SECONDS:.0f} seconds"
+    )
+
+
 @main.command("admin-token")
 @click.option(
     "--ttl-minutes",

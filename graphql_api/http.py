@@ -12,9 +12,12 @@ passes through it, and it needs only the raw headers, the body and one response 
 from __future__ import annotations
 
 import math
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from graphql import ExecutionResult, GraphQLError, OperationType
@@ -23,12 +26,29 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 from strawberry.http.ides import get_graphql_ide_html
 
+from graphql_api.cost import Budgets, CostAnalysis
+from graphql_api.documents import (
+    PERSISTED_QUERY_NOT_FOUND,
+    PERSISTED_QUERY_NOT_FOUND_MESSAGE,
+    PersistedQueries,
+    PersistedQuery,
+    PersistedQueryError,
+    PersistedQueryNotFound,
+    TrustedDocuments,
+    document_hash,
+)
 from graphql_api.errors import format_error
 from graphql_api.executor import GraphQLExecutor, PreparedDocument
 from graphql_api.introspection import INTROSPECTION_FORBIDDEN
 from graphql_api.middleware import new_request_id, request_id_var
+from graphql_api.response_cache import CachePolicy, Entry, ResponseCache, cache_key, cache_policy
 from integrations.ratelimit import RateDecision
+from resolvers.access import CallerKind
 from resolvers.errors import RateLimited
+from resolvers.validity import Validity, collecting
+
+if TYPE_CHECKING:
+    from graphql_api.sse import SubscriptionStreams
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
@@ -133,15 +153,29 @@ def _is_json_body(content_type: str) -> bool:
     return True
 
 
-def _request_headers(scope: Scope) -> tuple[str | None, str | None]:
-    """`Accept` and `Content-Type`, found in one pass over the raw headers."""
-    accept = content_type = None
+@dataclass(slots=True)
+class _Headers:
+    """What the endpoint reads of a request's headers, found in one pass over the raw list."""
+
+    accept: str | None = None
+    content_type: str | None = None
+    if_none_match: bytes | None = None
+    # Authorization or X-API-Key is present: the caller must be authenticated first.
+    credentials: bool = False
+
+
+def _request_headers(scope: Scope) -> _Headers:
+    found = _Headers()
     for name, value in scope["headers"]:
         if name == b"accept":
-            accept = value.decode("latin-1")
+            found.accept = value.decode("latin-1")
         elif name == b"content-type":
-            content_type = value.decode("latin-1")
-    return accept, content_type
+            found.content_type = value.decode("latin-1")
+        elif name == b"if-none-match":
+            found.if_none_match = value
+        elif name in (b"authorization", b"x-api-key") and value.strip():
+            found.credentials = True
+    return found
 
 
 def _request_id(scope: Scope) -> str:
@@ -171,7 +205,7 @@ def _client_error(error: GraphQLError, code: str = "BAD_USER_INPUT") -> dict[str
         formatted["locations"] = [
             {"line": loc.line, "column": loc.column} for loc in error.locations
         ]
-    formatted["extensions"] = {"code": code}
+    formatted["extensions"] = {"code": code, **(error.extensions or {})}
     return formatted
 
 
@@ -184,8 +218,8 @@ def _parse_json_param(raw: str | None, name: str) -> Any:
         raise RequestError(f"The '{name}' parameter is not valid JSON.") from error
 
 
-def _get_params(scope: Scope) -> dict[str, Any]:
-    query_params = QueryParams(scope["query_string"])
+def _get_params(query_string: bytes) -> dict[str, Any]:
+    query_params = QueryParams(query_string)
     return {
         "query": query_params.get("query"),
         "variables": _parse_json_param(query_params.get("variables"), "variables"),
@@ -211,10 +245,7 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-async def _post_params(receive: Receive, content_type: str | None) -> dict[str, Any]:
-    if content_type is None or not _is_json_body(content_type):
-        raise RequestError(_UNSUPPORTED_BODY, status=415)
-    body = await _read_body(receive)
+def _post_params(body: bytes) -> dict[str, Any]:
     if not body:
         raise RequestError('The request body is empty; send {"query": "..."}.')
     try:
@@ -228,9 +259,28 @@ async def _post_params(receive: Receive, content_type: str | None) -> dict[str, 
     return params
 
 
-def _check_params(params: dict[str, Any]) -> tuple[str, dict[str, Any] | None, str | None]:
+@dataclass(frozen=True, slots=True)
+class GraphQLParams:
+    """A request's parameters once checked: the document may come as a persisted query hash."""
+
+    query: str | None
+    variables: dict[str, Any] | None
+    operation_name: str | None
+    persisted: PersistedQuery | None
+
+
+def _check_params(params: dict[str, Any]) -> GraphQLParams:
+    extensions = params.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise RequestError("The 'extensions' parameter must be a map.")
+    try:
+        persisted = PersistedQuery.of(extensions)
+    except PersistedQueryError as error:
+        raise RequestError(error.message) from error
     query = params.get("query")
-    if not isinstance(query, str) or not query.strip():
+    if (query is None and persisted is None) or (
+        query is not None and (not isinstance(query, str) or not query.strip())
+    ):
         raise RequestError("The 'query' parameter must be a non-empty string.")
     variables = params.get("variables")
     if variables is not None and not isinstance(variables, dict):
@@ -238,10 +288,7 @@ def _check_params(params: dict[str, Any]) -> tuple[str, dict[str, Any] | None, s
     operation_name = params.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
         raise RequestError("The 'operationName' parameter must be a string.")
-    extensions = params.get("extensions")
-    if extensions is not None and not isinstance(extensions, dict):
-        raise RequestError("The 'extensions' parameter must be a map.")
-    return query, variables, operation_name
+    return GraphQLParams(query, variables, operation_name, persisted)
 
 
 def _is_request_error(result: ExecutionResult) -> bool:
@@ -265,7 +312,8 @@ def rate_limit_headers(decisions: Iterable[RateDecision]) -> RawHeaders:
             tightest = decision
     if tightest is None:
         return []
-    reset = b"%d" % max(0, math.ceil(tightest.reset_seconds))
+    # Less a hair, so float noise on a whole window (900.0000000001 s) does not add a second.
+    reset = b"%d" % max(0, math.ceil(tightest.reset_seconds - 1e-6))
     headers: RawHeaders = [
         (b"ratelimit-limit", b"%d" % tightest.limit),
         (b"ratelimit-remaining", b"%d" % tightest.remaining),
@@ -293,6 +341,46 @@ def _unselected_operation(prepared: PreparedDocument, operation_name: str | None
     return "The document holds no operation to run."
 
 
+@dataclass(slots=True)
+class EdgeFeatures:
+    """What the endpoint does besides executing: each is off when left out."""
+
+    response_cache: ResponseCache | None = None
+    persisted_queries: PersistedQueries | None = None
+    trusted_documents: TrustedDocuments | None = None
+    # Anonymous callers and travellers run trusted documents only.
+    trusted_only: bool = False
+    costs: CostAnalysis | None = None
+    max_cost: int | None = None
+    budgets: Budgets | None = None
+
+
+@dataclass(slots=True)
+class Plan:
+    """What a request asks for, worked out once for every identical request (same body or
+    query string): its document, prepared, and how its answers are cached."""
+
+    text: str
+    text_hash: str
+    variables: dict[str, Any] | None
+    operation_name: str | None
+    prepared: PreparedDocument
+    operation: OperationType | None
+    policy: CachePolicy | None
+    key: str | None
+    # The persisted query hash it was sent with, registered once its document proved valid.
+    persisted: PersistedQuery | None = None
+    cost: int | None = None
+
+
+# Identical requests (the same body or query string) share a plan; bodies longer than this
+# are planned afresh each time rather than kept.
+_PLAN_BODY_LIMIT = 32_768
+_PLANS = 2_048
+_NO_STORE: RawHeaders = [(b"cache-control", b"no-store")]
+_VARY: tuple[bytes, bytes] = (b"vary", b"Accept, Authorization, X-API-Key")
+
+
 class GraphQLHTTPEndpoint:
     """GET and POST `/graphql`; `endpoint` is the ASGI app to route there."""
 
@@ -302,12 +390,26 @@ class GraphQLHTTPEndpoint:
         context_factory: ContextFactory,
         *,
         introspection_allowed: Callable[[Any], bool] | None = None,
+        features: EdgeFeatures | None = None,
+        subscriptions: SubscriptionStreams | None = None,
     ) -> None:
         """`introspection_allowed(context)` decides who may introspect; None lets everyone."""
         self.executor = executor
         self.context_factory = context_factory
         self.introspection_allowed = introspection_allowed
+        self.features = features or EdgeFeatures()
+        self.subscriptions = subscriptions
         self._ide_html = get_graphql_ide_html(graphql_ide="graphiql").encode()
+        self._plans: OrderedDict[tuple[bool, bytes], Plan] = OrderedDict()
+        self._cache: ResponseCache | None = None
+        self.use(self.features)
+
+    def use(self, features: EdgeFeatures) -> None:
+        """Serve with `features` from now on (the app sets them once its resources are open)."""
+        self.features = features
+        cache = features.response_cache
+        self._cache = cache if cache is not None and cache.enabled else None
+        self._plans.clear()
 
     @property
     def endpoint(self) -> GraphQLHTTPEndpoint:
@@ -315,7 +417,8 @@ class GraphQLHTTPEndpoint:
         return self
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        accept, content_type = _request_headers(scope)
+        headers = _request_headers(scope)
+        accept = headers.accept
         method = scope["method"]
         if (
             method == "GET"
@@ -325,20 +428,23 @@ class GraphQLHTTPEndpoint:
         ):
             await _send(send, 200, _HTML, self._ide_html)
             return
+        if self.subscriptions is not None and accept and _wants_event_stream(accept):
+            await self.subscriptions.serve(self, scope, receive, send, headers)
+            return
         media_type = negotiate(accept)
         if media_type is None:
             await _send(send, 406, _CONTENT_TYPES[APPLICATION_JSON], _error_body(_NOT_ACCEPTABLE))
             return
-        headers: RawHeaders | None = None
+        response_headers: RawHeaders | None = None
         try:
-            status, body, headers = await self._respond(
-                scope, receive, method, content_type, media_type
+            status, body, response_headers = await self._respond(
+                scope, receive, method, headers, media_type
             )
         except RequestError as error:
-            status, body, headers = error.status, _error_body(error.message), error.headers
+            status, body, response_headers = error.status, _error_body(error.message), error.headers
         except CredentialsRejected as error:
             status, body = 401, _error_body(error.message, "UNAUTHENTICATED")
-            headers = _CHALLENGE
+            response_headers = _CHALLENGE
         except ClientDisconnected:
             return
         except Exception as error:
@@ -347,60 +453,316 @@ class GraphQLHTTPEndpoint:
             unexpected = GraphQLError(str(error), original_error=error)
             status = 500
             body = orjson.dumps({"errors": [format_error(unexpected, _request_id(scope))]})
-        await _send(send, status, _CONTENT_TYPES[media_type], body, headers)
+        if status == 304:
+            await _send_not_modified(send, response_headers or [])
+            return
+        await _send(send, status, _CONTENT_TYPES[media_type], body, response_headers)
 
-    async def _respond(
-        self,
-        scope: Scope,
-        receive: Receive,
-        method: str,
-        content_type: str | None,
-        media_type: str,
-    ) -> tuple[int, bytes, RawHeaders | None]:
-        """The status, JSON body and extra headers for a GraphQL request; `RequestError` when
-        there is none."""
+    # --- planning ---------------------------------------------------------------------------
+
+    async def plan(self, scope: Scope, receive: Receive, method: str, headers: _Headers) -> Plan:
+        """The request's plan; `RequestError` (or `PersistedQueryNotFound`) when it has none."""
         if method == "POST":
-            params = await _post_params(receive, content_type)
+            if headers.content_type is None or not _is_json_body(headers.content_type):
+                raise RequestError(_UNSUPPORTED_BODY, status=415)
+            raw = await _read_body(receive)
         elif method == "GET":
-            params = _get_params(scope)
+            raw = scope["query_string"]
         else:
             raise RequestError("Use GET or POST on /graphql.", 405, _ALLOW_GET_POST)
-        query, variables, operation_name = _check_params(params)
-        prepared = self.executor.prepare(query)
-        operation = prepared.operation_type(operation_name) if prepared.parsed else None
-        # Checked before validation errors, so a GET mutation is refused whatever else is wrong.
-        if method != "POST" and operation not in (None, OperationType.QUERY):
-            raise RequestError("GET runs queries only; send mutations with POST.", 405, _ALLOW_POST)
+        memo_key = (method == "GET", raw)
+        plan = self._plans.get(memo_key)
+        if plan is not None:
+            self._plans.move_to_end(memo_key)
+            return plan
+        params = _check_params(_post_params(raw) if method == "POST" else _get_params(raw))
+        plan = await self._plan(params)
+        if len(raw) <= _PLAN_BODY_LIMIT and plan.persisted is None:
+            self._plans[memo_key] = plan
+            if len(self._plans) > _PLANS:
+                self._plans.popitem(last=False)
+        return plan
+
+    async def _plan(self, params: GraphQLParams) -> Plan:
+        text = params.query
+        persisted = params.persisted
+        if persisted is not None:
+            if text is None:
+                text = await self._persisted_text(persisted.sha256_hash)
+                if text is None:
+                    raise PersistedQueryNotFound
+                persisted = None  # found, nothing to register
+            elif document_hash(text) != persisted.sha256_hash:
+                raise RequestError("provided sha does not match query")
+        assert text is not None
+        prepared = self.executor.prepare(text)
+        operation = prepared.operation_type(params.operation_name) if prepared.parsed else None
+        text_hash = persisted.sha256_hash if persisted is not None else document_hash(text)
+        policy = None
+        key = None
+        if self._cache is not None and prepared.document is not None and not prepared.errors:
+            memo_key = ("cache", params.operation_name)
+            if memo_key not in prepared.memo:
+                prepared.memo[memo_key] = cache_policy(
+                    self.executor.schema._schema, prepared.document, params.operation_name
+                )
+            policy = prepared.memo[memo_key]
+            if policy is not None:
+                key = cache_key(text_hash, params.operation_name, params.variables)
+        return Plan(
+            text=text,
+            text_hash=text_hash,
+            variables=params.variables,
+            operation_name=params.operation_name,
+            prepared=prepared,
+            operation=operation,
+            policy=policy,
+            key=key,
+            persisted=persisted,
+        )
+
+    async def _persisted_text(self, sha256_hash: str) -> str | None:
+        trusted = self.features.trusted_documents
+        if trusted is not None:
+            text = await trusted.get(sha256_hash)
+            if text is not None:
+                return text
+        persisted = self.features.persisted_queries
+        return await persisted.get(sha256_hash) if persisted is not None else None
+
+    # --- admission: everything checked before a document runs ------------------------------
+
+    async def admit(
+        self, scope: Scope, receive: Receive, plan: Plan, headers: _Headers, media_type: str
+    ) -> tuple[Any | None, Refusal | None]:
+        """The request context (None while it is not needed yet) or why the plan may not run."""
+        prepared = plan.prepared
         if prepared.errors:
-            return *self._not_executed(prepared.errors, media_type), None
-        if operation is None:
-            message = _unselected_operation(prepared, operation_name)
-            return *self._not_executed([GraphQLError(message)], media_type), None
-        context = await self.context_factory(Request(scope, receive))
+            return None, Refusal(prepared.errors)
+        if plan.operation is None:
+            message = _unselected_operation(prepared, plan.operation_name)
+            return None, Refusal([GraphQLError(message)])
+        context = None
+        if headers.credentials or (self.introspection_allowed is not None and prepared.introspects):
+            context = await self.context_factory(Request(scope, receive))
+        features = self.features
+        trusted = features.trusted_documents if features.trusted_only else None
+        if (
+            trusted is not None
+            and _restricted(context)
+            and not await trusted.trusts(plan.text_hash, prepared.canonical_hash)
+        ):
+            return context, Refusal([GraphQLError(_UNTRUSTED)], code="FORBIDDEN", status=403)
         if (
             prepared.introspects
             and self.introspection_allowed is not None
             and not self.introspection_allowed(context)
         ):
-            forbidden = GraphQLError(INTROSPECTION_FORBIDDEN)
-            return *self._not_executed([forbidden], media_type, code="FORBIDDEN"), None
-        result = await self.executor.execute(
-            prepared, context=context, variables=variables, operation_name=operation_name
-        )
+            return context, Refusal([GraphQLError(INTROSPECTION_FORBIDDEN)], code="FORBIDDEN")
+        if plan.persisted is not None and features.persisted_queries is not None:
+            await features.persisted_queries.register(plan.persisted.sha256_hash, plan.text)
+        return context, None
+
+    def cost_of(self, plan: Plan) -> int | None:
+        costs = self.features.costs
+        if costs is None or plan.prepared.document is None:
+            return None
+        if plan.cost is None:
+            plan.cost = costs.cost(plan.prepared.document, plan.operation_name, plan.variables)
+        return plan.cost
+
+    async def charge(self, plan: Plan, context: Any) -> Refusal | None:
+        """Refuse an operation above the maximum cost, then spend its cost from the budget."""
+        cost = self.cost_of(plan)
+        if cost is None:
+            return None
+        features = self.features
+        if features.max_cost is not None and cost > features.max_cost:
+            message = (
+                f"This operation costs {cost}; the most one may cost is {features.max_cost}. "
+                "Ask for fewer items (smaller `first` arguments) or fewer fields."
+            )
+            return Refusal([GraphQLError(message, extensions={"cost": cost})])
+        if features.budgets is not None:
+            try:
+                await features.budgets.charge(
+                    context.caller, context.client, cost, context.rate_limits.append
+                )
+            except RateLimited as error:
+                return Refusal.rate_limited(error, context.request_id)
+        return None
+
+    # --- answering --------------------------------------------------------------------------
+
+    async def _respond(
+        self, scope: Scope, receive: Receive, method: str, headers: _Headers, media_type: str
+    ) -> tuple[int, bytes, RawHeaders | None]:
+        """The status, JSON body and extra headers for a GraphQL request; `RequestError` when
+        there is none."""
+        try:
+            plan = await self.plan(scope, receive, method, headers)
+        except PersistedQueryNotFound:
+            status = 404 if media_type == GRAPHQL_RESPONSE_JSON else 200
+            return status, _PERSISTED_QUERY_NOT_FOUND_BODY, None
+        # Checked before validation errors, so a GET mutation is refused whatever else is wrong.
+        if method != "POST" and plan.operation not in (None, OperationType.QUERY):
+            raise RequestError("GET runs queries only; send mutations with POST.", 405, _ALLOW_POST)
+        context, refusal = await self.admit(scope, receive, plan, headers, media_type)
+        if refusal is not None:
+            return refusal.response(media_type)
+        cache = self._cache
+        key = plan.key
+        if key is not None and plan.policy is not None and plan.policy.per_caller_class:
+            key = f"{key}:{_caller_class(context)}"
+        if cache is not None and key is not None:
+            entry = await cache.get(key)
+            if entry is not None:
+                return _cached_answer(method, headers, entry, time.time())
+        if context is None:
+            context = await self.context_factory(Request(scope, receive))
+        refusal = await self.charge(plan, context)
+        if refusal is not None:
+            return refusal.response(media_type)
+        with collecting() as validity:
+            result = await self.executor.execute(
+                plan.prepared,
+                context=context,
+                variables=plan.variables,
+                operation_name=plan.operation_name,
+            )
         if _is_request_error(result):
             # Variables that do not coerce also stop the request before execution.
-            return *self._not_executed(result.errors or [], media_type), None
-        headers = rate_limit_headers(_decisions(context, result))
-        if not result.errors:
-            return 200, orjson.dumps({"data": result.data}), headers
-        request_id = context.request_id
-        errors = [format_error(e, request_id) for e in result.errors]
-        return 200, orjson.dumps({"errors": errors, "data": result.data}), headers
+            return Refusal(result.errors or []).response(media_type)
+        response_headers = rate_limit_headers(_decisions(context, result))
+        if result.errors:
+            request_id = context.request_id
+            errors = [format_error(e, request_id) for e in result.errors]
+            body = orjson.dumps({"errors": errors, "data": result.data})
+            if method == "GET":
+                response_headers = [*response_headers, *_NO_STORE]
+            return 200, body, response_headers
+        body = orjson.dumps({"data": result.data})
+        if cache is not None and key is not None and plan.policy is not None:
+            expires_at = _expires_at(plan.policy, validity)
+            if expires_at is not None:
+                entry = await cache.put(key, body, expires_at, tuple(sorted(validity.tags)))
+                if method == "GET":
+                    status, _, cache_headers = _cached_answer(method, headers, entry, time.time())
+                    return status, body, [*response_headers, *(cache_headers or [])]
+        if method == "GET":
+            response_headers = [*response_headers, *_NO_STORE]
+        return 200, body, response_headers
 
-    @staticmethod
-    def _not_executed(
-        errors: list[GraphQLError], media_type: str, code: str = "BAD_USER_INPUT"
-    ) -> tuple[int, bytes]:
-        """A request error: no `data` entry, and the spec's 400 for its own media type."""
-        status = 400 if media_type == GRAPHQL_RESPONSE_JSON else 200
-        return status, orjson.dumps({"errors": [_client_error(e, code) for e in errors]})
+
+def _expires_at(policy: CachePolicy, validity: Validity) -> float | None:
+    """When a fresh answer stops holding, None when it may not be cached at all."""
+    if not validity.reusable:
+        return None
+    if policy.needs_dependency and validity.until is None:
+        return None
+    now = time.time()
+    expires_at = now + policy.ceiling_seconds
+    if validity.until is not None:
+        expires_at = min(expires_at, validity.until.timestamp())
+    # An answer about to stop holding is not worth keeping.
+    return expires_at if expires_at - now >= 1 else None
+
+
+def _cached_answer(
+    method: str, headers: _Headers, entry: Entry, now: float
+) -> tuple[int, bytes, RawHeaders | None]:
+    if method != "GET":
+        return 200, entry.body, None
+    cache_headers: RawHeaders = [
+        (b"cache-control", b"public, max-age=%d" % entry.max_age(now)),
+        (b"etag", entry.etag),
+        _VARY,
+    ]
+    if headers.if_none_match is not None and _etag_matches(headers.if_none_match, entry.etag):
+        return 304, b"", cache_headers
+    return 200, entry.body, cache_headers
+
+
+def _etag_matches(if_none_match: bytes, etag: bytes) -> bool:
+    candidates = [c.strip() for c in if_none_match.split(b",")]
+    return b"*" in candidates or any(c.removeprefix(b"W/") == etag for c in candidates)
+
+
+async def _send_not_modified(send: Send, headers: RawHeaders) -> None:
+    await send({"type": "http.response.start", "status": 304, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _caller_class(context: Any) -> str:
+    caller = getattr(context, "caller", None)
+    return str(caller.kind) if caller is not None else "anonymous"
+
+
+def _restricted(context: Any) -> bool:
+    """Anonymous callers and travellers: the callers trusted-documents-only mode restricts."""
+    caller = getattr(context, "caller", None)
+    return caller is None or caller.kind in (CallerKind.ANONYMOUS, CallerKind.TRAVELLER)
+
+
+def _wants_event_stream(accept: str) -> bool:
+    """The client asks for `text/event-stream` above the JSON media types (GraphQL over SSE)."""
+    stream = json = 0.0
+    for media, quality in _media_ranges(accept):
+        if media == "text/event-stream":
+            stream = max(stream, quality)
+        elif media in (GRAPHQL_RESPONSE_JSON, APPLICATION_JSON):
+            json = max(json, quality)
+    return stream > 0 and stream >= json
+
+
+_UNTRUSTED = (
+    "Only trusted documents are accepted from anonymous callers: send a trusted document "
+    "(or its extensions.persistedQuery.sha256Hash), or a partner key."
+)
+_PERSISTED_QUERY_NOT_FOUND_BODY = orjson.dumps(
+    {
+        "errors": [
+            {
+                "message": PERSISTED_QUERY_NOT_FOUND_MESSAGE,
+                "extensions": {"code": PERSISTED_QUERY_NOT_FOUND},
+            }
+        ]
+    }
+)
+
+
+@dataclass(slots=True)
+class Refusal:
+    """Why a request was not executed: errors of the client's to fix, with their code."""
+
+    errors: list[GraphQLError]
+    code: str = "BAD_USER_INPUT"
+    # The status for `application/graphql-response+json`; legacy JSON answers 200 unless
+    # `legacy_status` says otherwise (a refused budget is 429 for both).
+    status: int = 400
+    legacy_status: int = 200
+    headers: RawHeaders | None = None
+    formatted: list[dict[str, Any]] | None = None
+
+    @classmethod
+    def rate_limited(cls, error: RateLimited, request_id: str) -> Refusal:
+        formatted = format_error(GraphQLError(error.message, original_error=error), request_id)
+        decisions = [error.decision] if error.decision is not None else []
+        return cls(
+            [],
+            code="RATE_LIMITED",
+            status=429,
+            legacy_status=429,
+            headers=rate_limit_headers(decisions),
+            formatted=[formatted],
+        )
+
+    def payload(self) -> list[dict[str, Any]]:
+        if self.formatted is not None:
+            return self.formatted
+        return [_client_error(e, self.code) for e in self.errors]
+
+    def response(self, media_type: str) -> tuple[int, bytes, RawHeaders | None]:
+        """No `data` entry, and the spec's 4xx for its own media type."""
+        status = self.status if media_type == GRAPHQL_RESPONSE_JSON else self.legacy_status
+        return status, orjson.dumps({"errors": self.payload()}), self.headers

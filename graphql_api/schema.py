@@ -13,6 +13,7 @@ from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCa
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from graphql_api.context import Info
+from graphql_api.cost import Cost, ListSize
 from graphql_api.executor import GraphQLLimits
 from graphql_api.introspection import RestrictIntrospection
 from graphql_api.masking import MaskDomainErrors
@@ -56,7 +57,10 @@ class HandoffRequest:
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="Search flights; offers are cached until the earliest expires.")
+    @strawberry.field(
+        description="Search flights; offers are cached until the earliest expires.",
+        directives=[Cost(weight="50")],
+    )
     async def search_flights(self, info: Info, input: FlightSearchInput) -> FlightSearch:
         search = await info.context.services.flights.search(input.to_query())
         return FlightSearch.from_domain(search)
@@ -68,7 +72,10 @@ class Query:
         search = await info.context.services.flights.get_search(str(id), currency=currency)
         return FlightSearch.from_domain(search) if search else None
 
-    @strawberry.field(description="An offer with its current price, asked of the airline now.")
+    @strawberry.field(
+        description="An offer with its current price, asked of the airline now.",
+        directives=[Cost(weight="20")],
+    )
     async def offer(
         self, info: Info, id: strawberry.ID, currency: str | None = None
     ) -> FlightOffer | None:
@@ -77,7 +84,10 @@ class Query:
         display = normalize_currency(currency or services.settings.payment_currency)
         return FlightOffer.from_domain(found, display)
 
-    @strawberry.field(description='Airports and cities matching a name or code, e.g. "lag".')
+    @strawberry.field(
+        description='Airports and cities matching a name or code, e.g. "lag".',
+        directives=[Cost(weight="2"), ListSize(slicing_arguments=["first"])],
+    )
     async def places(self, info: Info, query: str, first: int | None = 10) -> list[Place]:
         found = await info.context.services.flights.suggest_places(
             query, first=10 if first is None else first

@@ -74,6 +74,18 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = 15
     graphql_max_tokens: int = 2_000
     graphql_document_cache_size: int = 1_024
+    # Response cache of public reads: in-process memory bound, 0 turns the cache off; shared
+    # through REDIS_URL when RESPONSE_CACHE_SHARED is true.
+    response_cache_max_bytes: int = Field(default=64 * 1_048_576, ge=0)
+    response_cache_shared: bool = False
+    # true: anonymous callers and travellers run trusted documents only (sureflights documents).
+    graphql_trusted_documents_only: bool = False
+    # Demand control: the most an operation may cost, and what callers may spend per window.
+    graphql_max_cost: int = Field(default=20_000, ge=1)
+    graphql_cost_budget_anonymous: str = "100000/minute"
+    graphql_cost_budget_partner: str = "500000/minute"
+    # Per partner key: `KEY_ID=N/period`, comma-separated (ids as `sureflights apikey list`).
+    graphql_cost_budget_overrides: str = ""
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
     upstream_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -101,6 +113,23 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_currency(cls, value: str) -> str:
         return value.strip().upper()
+
+    @field_validator("graphql_cost_budget_anonymous", "graphql_cost_budget_partner")
+    @classmethod
+    def _rate_policy(cls, value: str) -> str:
+        RatePolicy.parse(value)
+        return value.strip()
+
+    @field_validator("graphql_cost_budget_overrides")
+    @classmethod
+    def _budget_overrides(cls, value: str) -> str:
+        _parse_overrides(value)
+        return value
+
+    @property
+    def cost_budget_overrides(self) -> dict[str, RatePolicy]:
+        """The budget of each partner key that has its own, by key id."""
+        return _parse_overrides(self.graphql_cost_budget_overrides)
 
     @property
     def is_production(self) -> bool:
@@ -161,6 +190,20 @@ class Settings(BaseSettings):
                 "refusing to start: APP_ENV=production with sandbox upstreams "
                 f"({', '.join(sandboxed)}); set their credentials or ALLOW_SANDBOX=true"
             )
+
+
+def _parse_overrides(text: str) -> dict[str, RatePolicy]:
+    overrides: dict[str, RatePolicy] = {}
+    for entry in text.split(","):
+        if not entry.strip():
+            continue
+        key_id, sign, policy = entry.partition("=")
+        if not sign or not key_id.strip():
+            raise ValueError(
+                f"{entry.strip()!r}: write KEY_ID=N/period, e.g. 3f9a1c=1000000/minute"
+            )
+        overrides[key_id.strip()] = RatePolicy.parse(policy)
+    return overrides
 
 
 def load_settings() -> Settings:

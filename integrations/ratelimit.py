@@ -76,38 +76,55 @@ class RatePolicy:
 
 
 class RateLimiter(Protocol):
-    async def hit(self, key: str, *, limit: int, window_seconds: float) -> RateDecision:
-        """Count one hit against `key`; at most `limit` hits are allowed per window."""
+    async def hit(
+        self, key: str, *, limit: int, window_seconds: float, cost: int = 1
+    ) -> RateDecision:
+        """Count one hit against `key`; at most `limit` hits are allowed per window.
+
+        A hit may weigh more than one (`cost`, e.g. an operation's estimated cost against a
+        budget). A refused hit of cost 1 still counts, so guessing stays bounded; a refused
+        hit of a greater cost takes nothing, so a caller near the end of a budget can still
+        spend what is left on cheaper requests.
+        """
         ...
 
 
-def _check(limit: int, window_seconds: float) -> None:
+def _check(limit: int, window_seconds: float, cost: int = 1) -> None:
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
     if not window_seconds > 0:
         raise ValueError(f"window_seconds must be positive, got {window_seconds!r}")
+    if cost < 1:
+        raise ValueError(f"cost must be at least 1, got {cost}")
 
 
-def _decide(count: int, limit: int, reset_in_seconds: float) -> RateDecision:
+def _decide(count: int, limit: int, reset_in_seconds: float, cost: int = 1) -> RateDecision:
     allowed = count <= limit
+    # A refused costly hit took nothing: what was left before it is still left.
+    spent = count - cost if cost > 1 and not allowed else count
     return RateDecision(
         allowed=allowed,
-        remaining=max(0, limit - count),
+        remaining=max(0, limit - spent),
         retry_after_seconds=0.0 if allowed else max(reset_in_seconds, 0.001),
         limit=limit,
         reset_seconds=max(reset_in_seconds, 0.0),
     )
 
 
-# INCR, then start the window only when the key has no expiry yet (PEXPIRE ... NX, written so it
-# also runs on Redis 6): one script, so a crash between the two cannot leave a counter that never
-# expires, and concurrent hits from every replica are counted exactly.
+# INCRBY, then start the window only when the key has no expiry yet (PEXPIRE ... NX, written so
+# it also runs on Redis 6): one script, so a crash between the two cannot leave a counter that
+# never expires, and concurrent hits from every replica are counted exactly. A refused hit of a
+# cost above one is taken back in the same script (see RateLimiter.hit).
 _HIT_SCRIPT = """
-local count = redis.call('INCR', KEYS[1])
+local cost = tonumber(ARGV[2])
+local count = redis.call('INCRBY', KEYS[1], cost)
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
   ttl = tonumber(ARGV[1])
+end
+if cost > 1 and count > tonumber(ARGV[3]) then
+  redis.call('DECRBY', KEYS[1], cost)
 end
 return {count, ttl}
 """
@@ -121,11 +138,13 @@ class RedisRateLimiter:
         self._prefix = prefix
         self._script = self._redis.register_script(_HIT_SCRIPT)
 
-    async def hit(self, key: str, *, limit: int, window_seconds: float) -> RateDecision:
-        _check(limit, window_seconds)
+    async def hit(
+        self, key: str, *, limit: int, window_seconds: float, cost: int = 1
+    ) -> RateDecision:
+        _check(limit, window_seconds, cost)
         window_ms = max(1, math.ceil(window_seconds * 1000))
-        count, ttl_ms = await self._script(keys=[self._prefix + key], args=[window_ms])
-        return _decide(int(count), limit, int(ttl_ms) / 1000)
+        count, ttl_ms = await self._script(keys=[self._prefix + key], args=[window_ms, cost, limit])
+        return _decide(int(count), limit, int(ttl_ms) / 1000, cost)
 
 
 class MemoryRateLimiter:
@@ -138,16 +157,19 @@ class MemoryRateLimiter:
         # key -> (hits so far, monotonic time the window ends)
         self._windows: ExpiringMap[tuple[int, float]] = ExpiringMap(max_entries)
 
-    async def hit(self, key: str, *, limit: int, window_seconds: float) -> RateDecision:
-        _check(limit, window_seconds)
+    async def hit(
+        self, key: str, *, limit: int, window_seconds: float, cost: int = 1
+    ) -> RateDecision:
+        _check(limit, window_seconds, cost)
         now = time.monotonic()
         window = self._windows.get(key)
         if window is None:
-            count, ends_at = 1, now + window_seconds
+            count, ends_at = cost, now + window_seconds
         else:
-            count, ends_at = window[0] + 1, window[1]
-        self._windows.set(key, (count, ends_at), ends_at - now)
-        return _decide(count, limit, ends_at - now)
+            count, ends_at = window[0] + cost, window[1]
+        kept = count - cost if cost > 1 and count > limit else count
+        self._windows.set(key, (kept, ends_at), ends_at - now)
+        return _decide(count, limit, ends_at - now, cost)
 
 
 class ResilientRateLimiter:
@@ -161,13 +183,17 @@ class ResilientRateLimiter:
         self._fallback = fallback
         self._breaker = breaker
 
-    async def hit(self, key: str, *, limit: int, window_seconds: float) -> RateDecision:
+    async def hit(
+        self, key: str, *, limit: int, window_seconds: float, cost: int = 1
+    ) -> RateDecision:
         if self._breaker.closed:
             try:
-                return await self._primary.hit(key, limit=limit, window_seconds=window_seconds)
+                return await self._primary.hit(
+                    key, limit=limit, window_seconds=window_seconds, cost=cost
+                )
             except RedisError as error:
                 self._breaker.tripped(error)
-        return await self._fallback.hit(key, limit=limit, window_seconds=window_seconds)
+        return await self._fallback.hit(key, limit=limit, window_seconds=window_seconds, cost=cost)
 
 
 def rate_limiter_for(shared: SharedState) -> RateLimiter:

@@ -35,6 +35,7 @@ from integrations.flights import (
 from resolvers.errors import BadUserInput, OfferExpired
 from resolvers.money import Money, normalize_currency
 from resolvers.rates import RatesService
+from resolvers.validity import depends_on, not_reusable
 
 log = logging.getLogger("sureflights.flights")
 
@@ -244,6 +245,11 @@ def search_key(request: SearchRequest) -> str:
     return hashlib.sha256(canonical.model_dump_json().encode()).hexdigest()[:32]
 
 
+def search_tag(search_id: str) -> str:
+    """The name answers built on one cached search depend on (see resolvers.validity)."""
+    return f"search:{search_id}"
+
+
 def _search_cache_key(search_id: str) -> str:
     return f"flights:search:{search_id}"
 
@@ -313,8 +319,11 @@ class FlightService:
         if search_id is not None:
             cached = await self._load(search_id.decode(), now)
             if cached is not None:
+                self._depends_on(cached)
                 return self._served(cached, currency, cached=True)
         result = await self._single_flight(key, request)
+        # This answer says `cached: false`; asked again, the same search says `cached: true`.
+        not_reusable()
         return self._served(result, currency, cached=False)
 
     async def get_search(
@@ -324,7 +333,17 @@ class FlightService:
         if result is None:
             return None
         display = normalize_currency(currency or self.default_currency, field="currency")
+        self._depends_on(result)
         return self._served(result, display, cached=True)
+
+    def _depends_on(self, result: SearchResult) -> None:
+        """An answer from a cached search holds while every offer of it is live and this
+        process still serves the search (never longer than the cache keeps any search)."""
+        memo = self._decoded.get(result.request_id)
+        until = memo[0] if memo is not None else self.clock() + MAX_SEARCH_TTL
+        if result.offers:
+            until = min(until, min(o.expires_at for o in result.offers))
+        depends_on(search_tag(result.request_id), until)
 
     async def get_offer(self, offer_id: str) -> Offer:
         try:

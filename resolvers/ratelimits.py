@@ -22,13 +22,18 @@ async def enforce(
     *,
     refusal: str,
     record: Record | None = None,
+    cost: int = 1,
 ) -> RateDecision:
     """Count one hit of `key` under `policy`; `RateLimited` (with the wait) when over it.
 
     `refusal` says what was refused, e.g. "too many bookings from this address"; `record`
     receives the decision either way (the request context keeps it for the response headers).
+    `cost` is what the hit weighs against the policy's limit (an operation's estimated cost
+    against a budget, say); see `RateLimiter.hit`.
     """
-    decision = await limiter.hit(key, limit=policy.limit, window_seconds=policy.window_seconds)
+    decision = await limiter.hit(
+        key, limit=policy.limit, window_seconds=policy.window_seconds, cost=cost
+    )
     if record is not None:
         record(decision)
     if not decision.allowed:

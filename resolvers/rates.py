@@ -18,6 +18,7 @@ from integrations.errors import UpstreamError, UpstreamUnavailable
 from integrations.fx import RatesProvider, RateTable, UnknownBaseCurrency
 from resolvers.errors import BadUserInput, UpstreamErrorError, UpstreamUnavailableError
 from resolvers.money import Money, normalize_currency, quantize
+from resolvers.validity import depends_on
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,16 @@ def _decode(raw: bytes) -> tuple[RateTable, datetime]:
     return table, datetime.fromisoformat(data["expires_at"])
 
 
+def rate_tag(base: str) -> str:
+    """The name answers built on `base`'s rate table depend on (see resolvers.validity)."""
+    return f"fx:{base}"
+
+
+def _shown(rates: _Rates) -> tuple[object, ...]:
+    """What an answer shows of a table: a table that differs here changes answers."""
+    return rates.table.rates, rates.table.as_of, rates.source, rates.stale
+
+
 def _check_amount(amount: Decimal) -> None:
     if not amount.is_finite():
         raise BadUserInput("Amount must be a finite number", field="amount")
@@ -128,6 +139,11 @@ class RatesService:
         # decoding; the cache stays the copy shared by replicas.
         self._memo: dict[str, _Rates] = {}
         self._refreshing: dict[str, asyncio.Task[_Rates]] = {}
+        self._listeners: list[Callable[[str], None]] = []
+
+    def on_change(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(base)` whenever the table of a base currency is replaced by another."""
+        self._listeners.append(listener)
 
     async def exchange_rate(self, base: str, quote: str) -> ExchangeRate:
         """The current rate from `base` to `quote`, e.g. 1 USD = 1589.504939 NGN."""
@@ -183,6 +199,8 @@ class RatesService:
             raise BadUserInput(
                 f'No exchange rate is published for "{quote}"', field=fields[1], currency=quote
             )
+        # An answer built on this table holds until the table is due to be replaced.
+        depends_on(rate_tag(base), rates.expires_at)
         return ExchangeRate(base, quote, rate, rates.table.as_of, rates.source, rates.stale)
 
     async def _rates(self, base: str) -> _Rates:
@@ -251,7 +269,14 @@ class RatesService:
         return self._remember(base, stale)
 
     def _remember(self, base: str, rates: _Rates) -> _Rates:
+        previous = self._memo.get(base)
         self._memo[base] = rates
+        if previous is not None and _shown(previous) != _shown(rates):
+            for listener in self._listeners:
+                try:
+                    listener(base)
+                except Exception:
+                    logger.exception("exchange-rate change listener failed", extra={"base": base})
         return rates
 
     @staticmethod

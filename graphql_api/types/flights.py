@@ -11,6 +11,7 @@ import strawberry
 from strawberry.types.nodes import SelectedField, Selection
 
 from graphql_api.context import Info
+from graphql_api.cost import ListSize
 from graphql_api.types.money import Money
 from integrations import flights as domain
 from resolvers import flights
@@ -115,7 +116,7 @@ class Slice:
     destination: Place
     duration_minutes: int
     stops: int
-    segments: list[Segment]
+    segments: list[Segment] = strawberry.field(directives=[ListSize(assumed_size=3)])
 
     @classmethod
     def from_domain(cls, value: domain.Slice) -> Slice:
@@ -142,7 +143,9 @@ class FlightOffer:
     mode: ProviderMode
     total_amount: Money = strawberry.field(description="As the airline prices it.")
     owner: domain.Carrier = strawberry.field(graphql_type=Carrier)
-    slices: list[domain.Slice] = strawberry.field(graphql_type=list[Slice])
+    slices: list[domain.Slice] = strawberry.field(
+        graphql_type=list[Slice], directives=[ListSize(assumed_size=4)]
+    )
     passenger_count: int
     expires_at: datetime
     conditions: OfferConditions
@@ -215,7 +218,10 @@ class FlightSearch:
     total_offers: int = strawberry.field(description="Offers still valid in this search.")
     search: strawberry.Private[flights.FlightSearch]
 
-    @strawberry.field(description="A page of the offers, filtered and sorted.")
+    @strawberry.field(
+        description="A page of the offers, filtered and sorted.",
+        directives=[ListSize(assumed_size=20, slicing_arguments=["first"])],
+    )
     async def offers(
         self,
         info: Info,

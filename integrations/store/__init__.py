@@ -23,6 +23,8 @@ from integrations.store.base import (
     ProcessedEventRepository,
     Store,
     StoreUnavailable,
+    TrustedDocumentRecord,
+    TrustedDocumentRepository,
 )
 from integrations.store.mongo import MongoStore
 from integrations.store.postgres import (
@@ -57,6 +59,8 @@ __all__ = [
     "SqliteStore",
     "Store",
     "StoreUnavailable",
+    "TrustedDocumentRecord",
+    "TrustedDocumentRepository",
     "open_store",
 ]
 

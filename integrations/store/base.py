@@ -125,6 +125,20 @@ class ApiKeyRecord:
     revoked_at: datetime | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class TrustedDocumentRecord:
+    """A GraphQL document operators allow, addressed by the SHA-256 (hex) of its exact text."""
+
+    id: str
+    body: str
+    created_at: datetime
+    name: str | None = None
+    """The operation's name, for lists; None for an anonymous operation."""
+    canonical_id: str | None = None
+    """SHA-256 of the document as graphql-core prints it, so clients that re-print documents
+    before sending them (`gql` does) are recognised too."""
+
+
 # Fields `transition` and `update` may change; identity, status, version and timestamps are the
 # repository's to manage. A `data` change merges its top-level keys into the stored `data`.
 BOOKING_CHANGEABLE_FIELDS = frozenset(
@@ -297,6 +311,24 @@ class ApiKeyRepository(Protocol):
         ...
 
 
+class TrustedDocumentRepository(Protocol):
+    """The trusted documents every replica accepts (see graphql_api.documents)."""
+
+    async def add(self, record: TrustedDocumentRecord) -> bool:
+        """Store a document; False (and the stored one kept) when its id is already there."""
+        ...
+
+    async def get(self, id: str) -> TrustedDocumentRecord | None: ...
+
+    async def list(self) -> builtins.list[TrustedDocumentRecord]:
+        """Oldest first."""
+        ...
+
+    async def remove(self, id: str) -> bool:
+        """True when the document was there and is now gone."""
+        ...
+
+
 class ProcessedEventRepository(Protocol):
     """Keys of webhook events already handled, so redeliveries are recognised."""
 
@@ -357,6 +389,7 @@ class Store(Protocol):
     api_keys: ApiKeyRepository
     processed_events: ProcessedEventRepository
     idempotency: IdempotencyRepository
+    trusted_documents: TrustedDocumentRepository
 
     async def ping(self) -> None:
         """Return when the database answers; StoreUnavailable otherwise (also once closed)."""

@@ -31,6 +31,8 @@ from integrations.store.base import (
     PaymentRepository,
     ProcessedEventRepository,
     StoreUnavailable,
+    TrustedDocumentRecord,
+    TrustedDocumentRepository,
     check_json,
     check_limit,
     check_ttl,
@@ -122,6 +124,10 @@ async def _create_indexes(database: AsyncDatabase[Document]) -> None:
             # Expired leases and results go away on their own; `claim` never waits for it.
             IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0),
         ]
+    )
+    await database.get_collection("trusted_documents").create_indexes(
+        # A document's id is the hash of its text: one document per id.
+        [IndexModel([("id", ASCENDING)], unique=True)]
     )
 
 
@@ -476,6 +482,30 @@ class MongoIdempotencyRepository:
         return result.deleted_count
 
 
+class MongoTrustedDocumentRepository:
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._collection = database.get_collection("trusted_documents")
+
+    async def add(self, record: TrustedDocumentRecord) -> bool:
+        try:
+            await self._collection.insert_one(_CODEC.encode(record))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def get(self, id: str) -> TrustedDocumentRecord | None:
+        document = await self._collection.find_one({"id": id})
+        return None if document is None else _CODEC.decode(TrustedDocumentRecord, document)
+
+    async def list(self) -> builtins.list[TrustedDocumentRecord]:
+        cursor = self._collection.find().sort([("created_at", ASCENDING), ("id", ASCENDING)])
+        return [_CODEC.decode(TrustedDocumentRecord, document) async for document in cursor]
+
+    async def remove(self, id: str) -> bool:
+        result = await self._collection.delete_one({"id": id})
+        return result.deleted_count == 1
+
+
 class MongoStore:
     """Every repository over one MongoDB database."""
 
@@ -490,6 +520,7 @@ class MongoStore:
         self.api_keys: ApiKeyRepository = MongoApiKeyRepository(database)
         self.processed_events: ProcessedEventRepository = MongoProcessedEventRepository(database)
         self.idempotency: IdempotencyRepository = MongoIdempotencyRepository(database)
+        self.trusted_documents: TrustedDocumentRepository = MongoTrustedDocumentRepository(database)
 
     @classmethod
     async def open(cls, url: str, *, database_name: str | None = None) -> MongoStore:

@@ -72,6 +72,8 @@ from integrations.store.base import (
     PaymentRepository,
     ProcessedEventRepository,
     StoreUnavailable,
+    TrustedDocumentRecord,
+    TrustedDocumentRepository,
     check_json,
     check_limit,
     check_ttl,
@@ -268,6 +270,21 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX conversations_handoffs ON conversations "
             "(((data -> 'handoff' ->> 'requested_at')) DESC, phone) "
             "WHERE data -> 'handoff' ->> 'requested_at' IS NOT NULL",
+        ),
+    ),
+    Migration(
+        3,
+        "trusted GraphQL documents",
+        (
+            """
+            CREATE TABLE trusted_documents (
+                id text COLLATE "C" PRIMARY KEY,
+                body text NOT NULL,
+                name text,
+                canonical_id text COLLATE "C",
+                created_at timestamptz NOT NULL
+            )
+            """,
         ),
     ),
 )
@@ -890,6 +907,43 @@ class PostgresIdempotencyRepository:
         )
 
 
+class PostgresTrustedDocumentRepository:
+    def __init__(self, db: _Database) -> None:
+        self._db = db
+        self._columns = _select_list(TrustedDocumentRecord)
+
+    async def add(self, record: TrustedDocumentRecord) -> bool:
+        rows = await self._db.fetch(
+            "INSERT INTO trusted_documents (id, body, name, canonical_id, created_at) "
+            "VALUES (%(id)s, %(body)s, %(name)s, %(canonical_id)s, %(created_at)s) "
+            "ON CONFLICT (id) DO NOTHING RETURNING id",
+            _CODEC.encode(record),
+            write=True,
+        )
+        return bool(rows)
+
+    async def get(self, id: str) -> TrustedDocumentRecord | None:
+        if _unmatchable(id):
+            return None
+        rows = await self._db.fetch(
+            f"SELECT {self._columns} FROM trusted_documents WHERE id = %s",  # noqa: S608
+            [id],
+        )
+        return _CODEC.decode(TrustedDocumentRecord, rows[0]) if rows else None
+
+    async def list(self) -> builtins.list[TrustedDocumentRecord]:
+        rows = await self._db.fetch(
+            f"SELECT {self._columns} FROM trusted_documents ORDER BY created_at, id"  # noqa: S608
+        )
+        return [_CODEC.decode(TrustedDocumentRecord, row) for row in rows]
+
+    async def remove(self, id: str) -> bool:
+        if _unmatchable(id):
+            return False
+        removed = await self._db.rowcount("DELETE FROM trusted_documents WHERE id = %s", [id])
+        return removed == 1
+
+
 # --- opening ----------------------------------------------------------------------------------
 
 
@@ -967,6 +1021,7 @@ class PostgresStore:
         self.api_keys: ApiKeyRepository = PostgresApiKeyRepository(db)
         self.processed_events: ProcessedEventRepository = PostgresProcessedEventRepository(db)
         self.idempotency: IdempotencyRepository = PostgresIdempotencyRepository(db)
+        self.trusted_documents: TrustedDocumentRepository = PostgresTrustedDocumentRepository(db)
 
     @classmethod
     async def open(

@@ -33,6 +33,8 @@ from integrations.store.base import (
     PaymentRepository,
     ProcessedEventRepository,
     StoreUnavailable,
+    TrustedDocumentRecord,
+    TrustedDocumentRepository,
     check_json,
     check_limit,
     check_ttl,
@@ -146,6 +148,13 @@ CREATE TABLE IF NOT EXISTS idempotency_records (
     expires_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS idempotency_records_by_expiry ON idempotency_records (expires_at);
+CREATE TABLE IF NOT EXISTS trusted_documents (
+    id TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    name TEXT,
+    canonical_id TEXT,
+    created_at TEXT NOT NULL
+);
 COMMIT;
 """
 
@@ -637,6 +646,33 @@ async def _migrate(writer: aiosqlite.Connection) -> None:
         raise
 
 
+class SqliteTrustedDocumentRepository:
+    def __init__(self, db: _Connections) -> None:
+        self._db = db
+
+    async def add(self, record: TrustedDocumentRecord) -> bool:
+        values = _CODEC.encode(record)
+        rows = await self._db.write(
+            "INSERT INTO trusted_documents (id, body, name, canonical_id, created_at) "
+            "VALUES (:id, :body, :name, :canonical_id, :created_at) "
+            "ON CONFLICT (id) DO NOTHING RETURNING id",
+            values,
+        )
+        return bool(rows)
+
+    async def get(self, id: str) -> TrustedDocumentRecord | None:
+        rows = await self._db.read("SELECT * FROM trusted_documents WHERE id = ?", [id])
+        return _CODEC.decode(TrustedDocumentRecord, rows[0]) if rows else None
+
+    async def list(self) -> builtins.list[TrustedDocumentRecord]:
+        rows = await self._db.read("SELECT * FROM trusted_documents ORDER BY created_at, id")
+        return [_CODEC.decode(TrustedDocumentRecord, row) for row in rows]
+
+    async def remove(self, id: str) -> bool:
+        rows = await self._db.write("DELETE FROM trusted_documents WHERE id = ? RETURNING id", [id])
+        return bool(rows)
+
+
 async def _connect(path: str, *, reader: bool) -> aiosqlite.Connection:
     # isolation_level=None: each statement commits on its own; multi-statement writes say BEGIN.
     connection = await aiosqlite.connect(path, isolation_level=None)
@@ -672,6 +708,7 @@ class SqliteStore:
         self.api_keys: ApiKeyRepository = SqliteApiKeyRepository(db)
         self.processed_events: ProcessedEventRepository = SqliteProcessedEventRepository(db)
         self.idempotency: IdempotencyRepository = SqliteIdempotencyRepository(db)
+        self.trusted_documents: TrustedDocumentRepository = SqliteTrustedDocumentRepository(db)
 
     @classmethod
     async def open(cls, path: str) -> SqliteStore:

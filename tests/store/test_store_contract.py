@@ -19,6 +19,7 @@ from integrations.store import (
     PaymentRecord,
     Store,
     StoreUnavailable,
+    TrustedDocumentRecord,
     open_store,
 )
 
@@ -951,3 +952,49 @@ async def test_unusable_database_urls_are_refused_clearly(url: str, message: str
         await open_store(url)
 
     assert "hunter2" not in str(refused.value)
+
+
+# --- trusted documents ------------------------------------------------------------------------
+
+
+def make_trusted_document(id: str, **overrides: Any) -> TrustedDocumentRecord:
+    values: dict[str, Any] = {
+        "id": id,
+        "body": f'query Rate{id[-1]} {{ exchangeRate(base: "USD", quote: "NGN") {{ rate }} }}',
+        "name": f"Rate{id[-1]}",
+        "canonical_id": f"canonical-{id}",
+        "created_at": T0,
+    }
+    return TrustedDocumentRecord(**{**values, **overrides})
+
+
+async def test_trusted_documents_are_added_once_listed_oldest_first_and_removed(
+    store: Store,
+) -> None:
+    first = make_trusted_document("doc-1")
+    second = make_trusted_document("doc-2", created_at=T0 + MINUTE, name=None, canonical_id=None)
+
+    assert await store.trusted_documents.add(second) is True
+    assert await store.trusted_documents.add(first) is True
+    # The same id again keeps the document first stored.
+    assert await store.trusted_documents.add(make_trusted_document("doc-1", body="{ x }")) is False
+
+    assert await store.trusted_documents.get("doc-1") == first
+    assert await store.trusted_documents.get("doc-2") == second
+    assert await store.trusted_documents.get("doc-unknown") is None
+    assert await store.trusted_documents.list() == [first, second]
+
+    assert await store.trusted_documents.remove("doc-1") is True
+    assert await store.trusted_documents.remove("doc-1") is False
+    assert await store.trusted_documents.list() == [second]
+
+
+async def test_trusted_documents_are_seen_by_another_store_on_the_same_database(
+    opener: StoreOpener,
+) -> None:
+    writer = await opener.open()
+    reader = await opener.open()
+
+    await writer.trusted_documents.add(make_trusted_document("doc-1"))
+
+    assert await reader.trusted_documents.get("doc-1") == make_trusted_document("doc-1")
