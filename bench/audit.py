@@ -34,7 +34,7 @@ from bench.common import (
     load_average,
     usable_cores,
 )
-from integrations.store import BookingRecord, PaymentRecord, open_store
+from integrations.state.store import BookingRecord, PaymentRecord, open_store
 from resolvers.ledger import (
     AirlineOrder,
     Capture,

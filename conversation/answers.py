@@ -9,7 +9,7 @@ from typing import Any
 from conversation import replyids
 from conversation.replyids import Action
 from conversation.results import day
-from integrations.whatsapp import Button, ButtonsMessage, OutboundMessage, TextMessage
+from integrations.ports.messaging import Button, ButtonsMessage, OutboundMessage, TextMessage
 
 THANKS = "You're welcome! 🙏 Send a new search whenever you're ready, e.g. 'Lagos to Abuja Friday'."
 

@@ -26,7 +26,7 @@ from conversation.replyids import Action, ReplyId
 from conversation.searching import SearchFlow
 from conversation.session import Session, Sessions, State
 from conversation.transcript import Transcript
-from integrations.whatsapp import (
+from integrations.ports.messaging import (
     InboundMessage,
     OutboundMessage,
     StatusUpdate,

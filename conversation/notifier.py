@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from conversation.handler import ConversationHandler
-from integrations.bus import EventBus
-from integrations.store import ProcessedEventRepository
+from integrations.state.bus import EventBus
+from integrations.state.store import ProcessedEventRepository
 
 log = logging.getLogger("sureflights.notifier")
 

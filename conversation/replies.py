@@ -13,7 +13,7 @@ from conversation.reading import Parsed, PassengerFields
 from conversation.replyids import Action
 from conversation.results import EXAMPLE, day
 from conversation.session import State
-from integrations.whatsapp import (
+from integrations.ports.messaging import (
     Button,
     ButtonsMessage,
     LinkMessage,

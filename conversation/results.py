@@ -15,7 +15,7 @@ from typing import Any
 from conversation import replyids
 from conversation.replyids import Action
 from integrations import places
-from integrations.whatsapp import (
+from integrations.ports.messaging import (
     Button,
     ButtonsMessage,
     ListMessage,

@@ -16,7 +16,7 @@ from conversation.gateway import Execute
 from conversation.reading import PlaceMatch, Slots
 from conversation.session import Session, State
 from integrations import places
-from integrations.whatsapp import OutboundMessage, TextMessage
+from integrations.ports.messaging import OutboundMessage, TextMessage
 
 SEARCH = """
 query Search($input: FlightSearchInput!) {

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from conversation.reading import Expecting
-from integrations.sessions import SessionStore
+from integrations.state.sessions import SessionStore
 
 SESSION_TTL = timedelta(hours=24)
 # A traveller who later writes without their number (a WhatsApp username) is still known by it.

@@ -10,9 +10,10 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from integrations.store import ConversationRecord, ConversationRepository
-from integrations.store.base import ProcessedEventRepository
-from integrations.whatsapp import InboundMessage, StatusUpdate, mask_phone
+from integrations.ports.messaging import InboundMessage, StatusUpdate
+from integrations.state.store import ConversationRecord, ConversationRepository
+from integrations.state.store.base import ProcessedEventRepository
+from integrations.whatsapp.client import mask_phone
 
 log = logging.getLogger("sureflights.conversation")
 

@@ -40,19 +40,23 @@ from graphql_api.response_cache import ResponseCache
 from graphql_api.schema import build_schema
 from graphql_api.settings import Settings, load_settings
 from graphql_api.sse import SubscriptionStreams
-from integrations.airline import AirlineOrders
-from integrations.duffel import DuffelClient
-from integrations.flights import FlightProvider
-from integrations.fx import OpenErApiClient, RatesProvider, SandboxRates
-from integrations.payments import PaymentProvider
-from integrations.paystack import PaystackClient
-from integrations.ratelimit import RatePolicy, rate_limiter_for
-from integrations.sandbox_airline import SandboxAirline
-from integrations.sandbox_flights import SandboxFlights
-from integrations.sandbox_payments import SandboxPayments
-from integrations.shared_state import open_shared_state
-from integrations.store import open_store
-from integrations.whatsapp import RecordingSender, WhatsAppClient, WhatsAppSender
+from integrations.duffel.client import DuffelClient
+from integrations.fx import OpenErApiClient
+from integrations.paystack.client import PaystackClient
+from integrations.ports.airline import AirlineOrders
+from integrations.ports.flights import FlightProvider
+from integrations.ports.messaging import WhatsAppSender
+from integrations.ports.payments import PaymentProvider
+from integrations.ports.rates import RatesProvider
+from integrations.sandbox.airline import SandboxAirline
+from integrations.sandbox.flights import SandboxFlights
+from integrations.sandbox.payments import SandboxPayments
+from integrations.sandbox.rates import SandboxRates
+from integrations.sandbox.whatsapp import RecordingSender
+from integrations.state.ratelimit import RatePolicy, rate_limiter_for
+from integrations.state.shared import open_shared_state
+from integrations.state.store import open_store
+from integrations.whatsapp.client import WhatsAppClient
 from resolvers import reconciliation
 from resolvers.access import Caller
 from resolvers.auth import CachedApiKeys, caller_from_credentials, may_introspect

@@ -15,7 +15,7 @@ from graphql_api.context import RequestContext, Services
 from graphql_api.errors import format_error
 from graphql_api.executor import GraphQLExecutor
 from graphql_api.middleware import new_request_id
-from integrations.whatsapp import WhatsAppSender
+from integrations.ports.messaging import WhatsAppSender
 from resolvers.access import Caller, CallerKind
 from resolvers.auth import caller_from_credentials
 from resolvers.errors import Unauthenticated

@@ -17,8 +17,7 @@ from conversation.session import Sessions
 from graphql_api.assistant import build_assistant
 from graphql_api.context import Services
 from graphql_api.settings import Settings
-from integrations.sandbox_payments import SandboxPayments
-from integrations.whatsapp import (
+from integrations.ports.messaging import (
     ButtonsMessage,
     InboundMessage,
     LinkMessage,
@@ -27,6 +26,7 @@ from integrations.whatsapp import (
     TemplateMessage,
     TextMessage,
 )
+from integrations.sandbox.payments import SandboxPayments
 
 
 class TerminalSender:

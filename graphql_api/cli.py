@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from graphql_api.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
-    from integrations.store import Store
+    from integrations.state.store import Store
 
 T = TypeVar("T")
 
@@ -119,7 +119,7 @@ def _with_store(
 ) -> T:
     """Open the store `DATABASE_URL` names, run `use` on it, and close it; exit with one line
     when the database cannot be reached or refuses us."""
-    from integrations.store import StoreUnavailable, open_store
+    from integrations.state.store import StoreUnavailable, open_store
 
     async def run() -> T:
         store = await open_store(settings.database_url, settings.database_pool())

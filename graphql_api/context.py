@@ -13,11 +13,11 @@ from resolvers.access import ANONYMOUS, Caller
 if TYPE_CHECKING:
     from conversation.handler import ConversationHandler
     from graphql_api.settings import Settings
-    from integrations.payments import PaymentProvider
-    from integrations.ratelimit import RateDecision, RateLimiter
-    from integrations.shared_state import SharedState
-    from integrations.store import ApiKeyRepository, Store
-    from integrations.whatsapp import WhatsAppSender
+    from integrations.ports.messaging import WhatsAppSender
+    from integrations.ports.payments import PaymentProvider
+    from integrations.state.ratelimit import RateDecision, RateLimiter
+    from integrations.state.shared import SharedState
+    from integrations.state.store import ApiKeyRepository, Store
     from resolvers.bookings import Bookings
     from resolvers.flights import FlightService
     from resolvers.payments import Payments

@@ -43,7 +43,7 @@ from graphql import (
 )
 from strawberry.schema_directive import Location
 
-from integrations.ratelimit import RateLimiter, RatePolicy
+from integrations.state.ratelimit import RateLimiter, RatePolicy
 from resolvers.access import Caller, CallerKind
 from resolvers.ratelimits import Record, enforce
 

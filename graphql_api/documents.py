@@ -32,8 +32,8 @@ from graphql import (
     separate_operations,
 )
 
-from integrations.cache import Cache, ExpiringMap
-from integrations.store import TrustedDocumentRecord, TrustedDocumentRepository
+from integrations.state.cache import Cache, ExpiringMap
+from integrations.state.store import TrustedDocumentRecord, TrustedDocumentRepository
 
 log = logging.getLogger("sureflights.documents")
 

@@ -14,7 +14,7 @@ import sentry_sdk
 from graphql import GraphQLError
 from redis.exceptions import RedisError
 
-from integrations.errors import UpstreamFailure, UpstreamRejected, UpstreamUnavailable
+from integrations.ports.errors import UpstreamFailure, UpstreamRejected, UpstreamUnavailable
 from resolvers.errors import DomainError
 
 log = logging.getLogger("sureflights.graphql")

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from graphql_api.context import Services
-from integrations.store import PostgresStore
+from integrations.state.store import PostgresStore
 
 CHECK_TIMEOUT_SECONDS = 2.0
 

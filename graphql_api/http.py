@@ -42,7 +42,7 @@ from graphql_api.executor import GraphQLExecutor, PreparedDocument
 from graphql_api.introspection import INTROSPECTION_FORBIDDEN
 from graphql_api.middleware import new_request_id, request_id_var
 from graphql_api.response_cache import CachePolicy, Entry, ResponseCache, cache_key, cache_policy
-from integrations.ratelimit import RateDecision
+from integrations.state.ratelimit import RateDecision
 from resolvers.access import CallerKind
 from resolvers.errors import RateLimited
 from resolvers.validity import Validity, collecting

@@ -40,7 +40,7 @@ from graphql import (
 )
 from redis.asyncio import Redis
 
-from integrations.cache import as_bytes, require_bytes_client
+from integrations.state.cache import as_bytes, require_bytes_client
 
 log = logging.getLogger("sureflights.response_cache")
 

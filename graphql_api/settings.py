@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from integrations.ratelimit import RatePolicy
+from integrations.state.ratelimit import RatePolicy
 
 if TYPE_CHECKING:
-    from integrations.store import PoolOptions
+    from integrations.state.store import PoolOptions
 
 DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - the refused default
 
@@ -140,7 +140,7 @@ class Settings(BaseSettings):
         return timedelta(hours=self.fx_max_charge_age_hours)
 
     def database_pool(self) -> PoolOptions:
-        from integrations.store import PoolOptions
+        from integrations.state.store import PoolOptions
 
         return PoolOptions(
             size=self.database_pool_size,

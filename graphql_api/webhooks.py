@@ -15,9 +15,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from graphql_api.context import Services
-from integrations.duffel import WEBHOOK_TOLERANCE_SECONDS, read_webhook_signature
-from integrations.payments import signature_matches
-from integrations.sandbox_payments import SandboxPayments
+from integrations.duffel.webhook import WEBHOOK_TOLERANCE_SECONDS, read_webhook_signature
+from integrations.paystack.webhook import signature_matches
+from integrations.sandbox.payments import SandboxPayments
 from resolvers.money import Money, from_subunits
 from resolvers.orders import on_duffel_event
 

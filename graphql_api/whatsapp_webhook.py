@@ -13,13 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from graphql_api.context import Services
-from integrations.whatsapp import (
-    InboundMessage,
-    StatusUpdate,
-    mask_phone,
-    parse_webhook,
-    signature_matches,
-)
+from integrations.ports.messaging import InboundMessage, StatusUpdate
+from integrations.whatsapp.client import mask_phone
+from integrations.whatsapp.inbound import parse_webhook, signature_matches
 
 log = logging.getLogger("sureflights.webhooks.whatsapp")
 

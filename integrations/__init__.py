@@ -1,1 +1,5 @@
-"""Clients of the outside world (upstream APIs, storage, Redis), each behind a typed interface."""
+"""The outside world behind typed interfaces.
+
+`ports` holds the interfaces and neutral models; `duffel`, `paystack`, `fx` and `whatsapp` are the
+live clients; `sandbox` the offline providers; `state` the database and the shared state.
+"""

@@ -1,22 +1,18 @@
-"""Exchange-rate providers: the open.er-api.com client and the bundled sandbox reference rates."""
+"""The live exchange-rate provider: ExchangeRate-API's open access endpoint (open.er-api.com)."""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Context, Decimal
-from functools import cached_property
-from importlib import resources
-from types import MappingProxyType
-from typing import Annotated, Any, NoReturn, Protocol
+from decimal import Decimal
+from typing import Annotated, Any, NoReturn
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from integrations.errors import UpstreamError, UpstreamUnavailable
+from integrations.ports.errors import UpstreamError, UpstreamUnavailable
+from integrations.ports.rates import RateTable, UnknownBaseCurrency, clean_base, with_base
 from integrations.retry import RetryPolicy
 
 OPEN_ER_API = "open.er-api.com"
@@ -25,36 +21,9 @@ OPEN_ER_API = "open.er-api.com"
 # instead of overflowing `datetime.fromtimestamp`.
 _MAX_UNIX = 253_402_300_799
 
-# The provider publishes at most ten significant digits; cross rates keep the same precision
-# rather than Decimal's 28 digits of arithmetic noise.
-_CROSS_RATE_CONTEXT = Context(prec=10)
-
 _CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 _Rate = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
 _Unix = Annotated[int, Field(ge=0, le=_MAX_UNIX)]
-
-
-@dataclass(frozen=True, slots=True)
-class RateTable:
-    """How many units of each currency one unit of `base` buys, as published at `as_of`."""
-
-    base: str
-    rates: Mapping[str, Decimal]
-    as_of: datetime
-    next_update: datetime | None
-    source: str
-
-
-class RatesProvider(Protocol):
-    async def latest(self, base: str) -> RateTable: ...
-
-
-class UnknownBaseCurrency(UpstreamError):
-    """The provider publishes no rates for this base currency."""
-
-    def __init__(self, currency: str, *, upstream: str = OPEN_ER_API) -> None:
-        super().__init__(upstream, f"no rates published for base currency {currency!r}")
-        self.currency = currency
 
 
 class _LatestRates(BaseModel):
@@ -68,20 +37,8 @@ class _LatestRates(BaseModel):
     rates: dict[_CurrencyCode, _Rate]
 
 
-def _clean_base(base: str) -> str:
-    code = base.strip().upper()
-    # Also keeps anything but a plain code out of the request path.
-    if len(code) != 3 or not (code.isascii() and code.isalpha()):
-        raise UnknownBaseCurrency(code[:16])
-    return code
-
-
 def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"non-finite number {name} in body")
-
-
-def _with_base(rates: Mapping[str, Decimal], base: str) -> Mapping[str, Decimal]:
-    return MappingProxyType({**rates, base: Decimal(1)})
 
 
 def _parse_latest(code: str, response: httpx.Response) -> RateTable:
@@ -98,7 +55,7 @@ def _parse_latest(code: str, response: httpx.Response) -> RateTable:
         body = None
     error_type = body.get("error-type") if isinstance(body, dict) else None
     if error_type == "unsupported-code":
-        raise UnknownBaseCurrency(code)
+        raise UnknownBaseCurrency(code, upstream=OPEN_ER_API)
     if status == 429 or error_type == "rate-limited":
         # The open endpoint asks clients to back off for about twenty minutes, so an
         # immediate retry would only prolong the limit; the last good rates cover the gap.
@@ -118,7 +75,7 @@ def _parse_latest(code: str, response: httpx.Response) -> RateTable:
     next_unix = latest.time_next_update_unix
     return RateTable(
         base=code,
-        rates=_with_base(latest.rates, code),
+        rates=with_base(latest.rates, code),
         as_of=datetime.fromtimestamp(latest.time_last_update_unix, UTC),
         # The provider writes 0 for "not scheduled".
         next_update=datetime.fromtimestamp(next_unix, UTC) if next_unix else None,
@@ -147,7 +104,7 @@ class OpenErApiClient:
         )
 
     async def latest(self, base: str) -> RateTable:
-        code = _clean_base(base)
+        code = clean_base(base, upstream=OPEN_ER_API)
         url = f"{self._base_url}/latest/{code}"
         retried = 0
         while True:
@@ -178,44 +135,3 @@ class OpenErApiClient:
         if response.status_code >= 500:
             raise UpstreamUnavailable(OPEN_ER_API, f"HTTP {response.status_code}")
         return response
-
-
-class SandboxRates:
-    """Bundled USD reference rates, crossed to any base, so a fresh checkout runs offline."""
-
-    @cached_property
-    def _reference(self) -> RateTable:
-        text = (resources.files("integrations") / "data" / "reference_rates.json").read_text(
-            encoding="utf-8"
-        )
-        data = json.loads(text)
-        as_of = datetime.fromisoformat(data["as_of"]).astimezone(UTC)
-        base: str = data["base"]
-        rates = {code: Decimal(rate) for code, rate in data["rates"].items()}
-        return RateTable(
-            base=base,
-            rates=_with_base(rates, base),
-            as_of=as_of,
-            next_update=None,
-            source=f"sandbox: bundled reference rates of {as_of.date().isoformat()}",
-        )
-
-    async def latest(self, base: str) -> RateTable:
-        reference = self._reference
-        code = _clean_base(base)
-        if code == reference.base:
-            return reference
-        divisor = reference.rates.get(code)
-        if divisor is None:
-            raise UnknownBaseCurrency(code, upstream="sandbox")
-        crossed = {
-            quote: _CROSS_RATE_CONTEXT.divide(rate, divisor)
-            for quote, rate in reference.rates.items()
-        }
-        return RateTable(
-            base=code,
-            rates=_with_base(crossed, code),
-            as_of=reference.as_of,
-            next_update=None,
-            source=reference.source,
-        )

@@ -21,7 +21,7 @@ from typing import Any, Generic, NoReturn, TypeVar
 
 import httpx
 
-from integrations.errors import UpstreamError, UpstreamFailure, UpstreamUnavailable
+from integrations.ports.errors import UpstreamError, UpstreamFailure, UpstreamUnavailable
 
 # Headers a rate limiter may ask for a wait in, in the order they are read.
 RETRY_AFTER: tuple[str, ...] = ("retry-after",)

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from integrations.cache import ExpiringMap
-from integrations.ratelimit import RateLimiter, RatePolicy
-from integrations.store.base import ApiKeyRecord, ApiKeyRepository
+from integrations.state.cache import ExpiringMap
+from integrations.state.ratelimit import RateLimiter, RatePolicy
+from integrations.state.store.base import ApiKeyRecord, ApiKeyRepository
 from resolvers.access import Caller, CallerKind
 from resolvers.errors import BadUserInput, Forbidden, Unauthenticated
 from resolvers.ratelimits import Record, enforce

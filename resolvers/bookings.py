@@ -15,8 +15,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from integrations.ratelimit import RateLimiter, RatePolicy
-from integrations.store import BookingRecord
+from integrations.state.ratelimit import RateLimiter, RatePolicy
+from integrations.state.store import BookingRecord
 from resolvers import orders, reconciliation
 from resolvers.access import Caller, CallerKind
 from resolvers.auth import issue_traveller_token

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from integrations.ratelimit import RateDecision
+    from integrations.state.ratelimit import RateDecision
 
 
 class DomainError(Exception):

@@ -19,9 +19,8 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from integrations import places
-from integrations.cache import Cache
-from integrations.errors import UpstreamRejected
-from integrations.flights import (
+from integrations.ports.errors import UpstreamRejected
+from integrations.ports.flights import (
     CabinClass,
     FlightProvider,
     Offer,
@@ -32,6 +31,7 @@ from integrations.flights import (
     SearchResult,
     SliceRequest,
 )
+from integrations.state.cache import Cache
 from resolvers.errors import BadUserInput, OfferExpired
 from resolvers.money import Money, normalize_currency
 from resolvers.rates import RatesService

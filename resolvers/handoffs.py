@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from integrations.store import ConversationRepository
+from integrations.state.store import ConversationRepository
 from resolvers.access import Caller, require_admin
 from resolvers.errors import BadUserInput
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from integrations.store import IdempotencyRepository
+from integrations.state.store import IdempotencyRepository
 from resolvers.errors import BadUserInput, Conflict
 
 RESULT_TTL = timedelta(hours=72)

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from integrations.store import BookingRecord, PaymentRecord
+from integrations.state.store import BookingRecord, PaymentRecord
 from resolvers.lifecycle import (
     COUNTED_REFUND_STATES,
     LIVE_ORDER_STATES,

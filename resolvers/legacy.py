@@ -12,7 +12,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from integrations.store import BookingRecord, PaymentRecord
+from integrations.state.store import BookingRecord, PaymentRecord
 from resolvers.ledger import AirlineOrder, Capture, CaptureRole, Ledger, OpenPayment, Refund
 from resolvers.lifecycle import BookingStatus, OrderState, PaymentStatus, RefundState
 from resolvers.plan import record

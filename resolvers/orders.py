@@ -19,9 +19,14 @@ from typing import Any
 
 import sentry_sdk
 
-from integrations.airline import Order, OrderPassengerInput
-from integrations.duffel import BOOKING_METADATA_KEY, CORRELATION_METADATA_KEY, order_from_event
-from integrations.errors import (
+from integrations.duffel.webhook import order_from_event
+from integrations.ports.airline import (
+    BOOKING_METADATA_KEY,
+    CORRELATION_METADATA_KEY,
+    Order,
+    OrderPassengerInput,
+)
+from integrations.ports.errors import (
     CredentialsRejected,
     OutcomeUnknown,
     UpstreamError,
@@ -29,8 +34,8 @@ from integrations.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from integrations.flights import OfferUnavailable
-from integrations.store import BookingRecord
+from integrations.ports.flights import OfferUnavailable
+from integrations.state.store import BookingRecord
 from resolvers.errors import Conflict, UpstreamErrorError, UpstreamUnavailableError
 from resolvers.ledger import AirlineChange, AirlineOrder, Ledger
 from resolvers.lifecycle import BookingStatus, OrderState, RefundState

@@ -12,7 +12,7 @@ from typing import Any
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from integrations.flights import OfferPassenger
+from integrations.ports.flights import OfferPassenger
 from resolvers.errors import BadUserInput
 
 DEFAULT_PHONE_REGION = "NG"

@@ -15,8 +15,8 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from integrations.errors import UpstreamFailure
-from integrations.store import BookingRecord, PaymentRecord
+from integrations.ports.errors import UpstreamFailure
+from integrations.state.store import BookingRecord, PaymentRecord
 from resolvers import reconciliation, refunds, settlement
 from resolvers.access import Caller
 from resolvers.bookings import Bookings, check_limit, require_access

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from integrations.store import BookingRecord
+from integrations.state.store import BookingRecord
 from resolvers.ledger import AirlineOrder, CaptureRole, Ledger
 from resolvers.lifecycle import BookingStatus, OrderState, RefundState
 from resolvers.saga import Decide, SagaDeps, SagaTimings, Written, change_booking

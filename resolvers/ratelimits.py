@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from integrations.ratelimit import RateDecision, RateLimiter, RatePolicy
+from integrations.state.ratelimit import RateDecision, RateLimiter, RatePolicy
 from resolvers.errors import RateLimited
 
 Record = Callable[[RateDecision], None]

@@ -13,9 +13,9 @@ from typing import Final
 
 import orjson
 
-from integrations.cache import Cache
-from integrations.errors import UpstreamError, UpstreamUnavailable
-from integrations.fx import RatesProvider, RateTable, UnknownBaseCurrency
+from integrations.ports.errors import UpstreamError, UpstreamUnavailable
+from integrations.ports.rates import RatesProvider, RateTable, UnknownBaseCurrency
+from integrations.state.cache import Cache
 from resolvers.errors import BadUserInput, UpstreamErrorError, UpstreamUnavailableError
 from resolvers.money import Money, normalize_currency, quantize
 from resolvers.validity import depends_on

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from integrations.errors import UpstreamFailure
-from integrations.store import BookingRecord, PaymentRecord, Store
+from integrations.ports.errors import UpstreamFailure
+from integrations.state.store import BookingRecord, PaymentRecord, Store
 from resolvers import orders, refunds, settlement
 from resolvers.errors import NotFound
 from resolvers.ledger import Ledger, Violation, audit

@@ -15,14 +15,14 @@ from typing import Any
 
 import sentry_sdk
 
-from integrations.errors import (
+from integrations.ports.errors import (
     CredentialsRejected,
     OutcomeUnknown,
     UpstreamFailure,
     UpstreamUnavailable,
 )
-from integrations.payments import RefundResult
-from integrations.store import BookingRecord
+from integrations.ports.payments import RefundResult
+from integrations.state.store import BookingRecord
 from resolvers.ledger import CaptureRole, Ledger, Refund
 from resolvers.lifecycle import RefundState
 from resolvers.plan import record

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from integrations.airline import AirlineOrders
-from integrations.bus import EventBus
-from integrations.payments import PaymentProvider
-from integrations.store import BookingRecord, PaymentRecord, Store
+from integrations.ports.airline import AirlineOrders
+from integrations.ports.payments import PaymentProvider
+from integrations.state.bus import EventBus
+from integrations.state.store import BookingRecord, PaymentRecord, Store
 from resolvers.errors import Conflict, NotFound
 from resolvers.flights import FlightService
 from resolvers.ledger import Ledger

@@ -17,8 +17,8 @@ from datetime import datetime
 
 import sentry_sdk
 
-from integrations.payments import PaymentNotFound, VerifiedPayment
-from integrations.store import BookingRecord, PaymentRecord
+from integrations.ports.payments import PaymentNotFound, VerifiedPayment
+from integrations.state.store import BookingRecord, PaymentRecord
 from resolvers.errors import NotFound
 from resolvers.ledger import Capture, CaptureRole, Ledger, WatchedPayment
 from resolvers.lifecycle import BookingStatus, PaymentStatus, RefundState

@@ -13,8 +13,8 @@ import strawberry
 from graphql_api.context import Info
 from graphql_api.types.flights import Carrier, ProviderMode, Slice
 from graphql_api.types.money import Money
-from integrations import flights as domain
-from integrations.store import BookingRecord, PaymentRecord
+from integrations.ports import flights as domain
+from integrations.state.store import BookingRecord, PaymentRecord
 from resolvers import lifecycle
 from resolvers.errors import BadUserInput
 from resolvers.money import Money as DomainMoney

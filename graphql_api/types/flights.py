@@ -1,4 +1,4 @@
-"""Flight search types: places, carriers, offers and searches, from `integrations.flights`."""
+"""Flight search types: places, carriers, offers and searches, from `integrations.ports.flights`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from strawberry.types.nodes import SelectedField, Selection
 from graphql_api.context import Info
 from graphql_api.cost import ListSize
 from graphql_api.types.money import Money
-from integrations import flights as domain
+from integrations.ports import flights as domain
 from resolvers import flights
 from resolvers.money import Money as DomainMoney
 from resolvers.money import quantize

@@ -9,7 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from graphql_api.types.money import Money
-from integrations.store import BookingRecord
+from integrations.state.store import BookingRecord
 from resolvers import ledger as domain
 from resolvers import lifecycle
 from resolvers.money import Money as DomainMoney

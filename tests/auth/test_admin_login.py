@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from graphql_api.context import RequestContext
 from graphql_api.schema import Query
 from graphql_api.types.auth import admin_login_field
-from integrations.ratelimit import MemoryRateLimiter
+from integrations.state.ratelimit import MemoryRateLimiter
 from resolvers.auth import admin_login, read_token
 from resolvers.errors import Forbidden, RateLimited, Unauthenticated
 from tests.auth import ADMIN_PASS, SECRET_KEY

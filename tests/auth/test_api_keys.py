@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from integrations.store import ApiKeyRecord, Store, open_store
+from integrations.state.store import ApiKeyRecord, Store, open_store
 from resolvers.access import CallerKind
 from resolvers.auth import (
     CachedApiKeys,

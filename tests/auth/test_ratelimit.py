@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from integrations.ratelimit import (
+from integrations.state.ratelimit import (
     MemoryRateLimiter,
     RateLimiter,
     RatePolicy,
@@ -17,7 +17,7 @@ from integrations.ratelimit import (
     ResilientRateLimiter,
     rate_limiter_for,
 )
-from integrations.shared_state import open_shared_state
+from integrations.state.shared import open_shared_state
 from tests.helpers import REDIS_TEST_URL
 
 

@@ -17,7 +17,7 @@ from graphql_api.context import RequestContext
 from graphql_api.introspection import RestrictIntrospection
 from graphql_api.schema import Query, build_schema
 from graphql_api.settings import Settings
-from integrations.store import open_store
+from integrations.state.store import open_store
 from resolvers.access import Caller, CallerKind
 from resolvers.auth import create_api_key, issue_admin_token, issue_token
 from resolvers.errors import Forbidden

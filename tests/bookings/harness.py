@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 
 from graphql_api.app import create_app
 from graphql_api.settings import Settings
-from integrations.duffel import webhook_signature
+from integrations.duffel.webhook import webhook_signature
 from resolvers import reconciliation
 from resolvers.auth import issue_admin_token
 from resolvers.saga import SagaDeps

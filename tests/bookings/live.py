@@ -20,7 +20,7 @@ from websockets.typing import Subprotocol
 
 from graphql_api.app import create_app
 from graphql_api.settings import Settings
-from integrations.store import open_store
+from integrations.state.store import open_store
 from resolvers.auth import create_api_key, issue_admin_token
 from tests.bookings.saga import PASSENGER, bearer
 from tests.helpers import free_port, graphql

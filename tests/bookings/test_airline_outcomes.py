@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from integrations.duffel import webhook_signature
+from integrations.duffel.webhook import webhook_signature
 from tests.bookings.harness import DUFFEL_WEBHOOK_SECRET, Booked, World, duffel_event
 
 

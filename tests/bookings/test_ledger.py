@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from integrations.store import BookingRecord, PaymentRecord, open_store
+from integrations.state.store import BookingRecord, PaymentRecord, open_store
 from resolvers.lifecycle import BookingStatus, PaymentStatus
 from tests.api.test_cli import run_cli
 from tests.bookings.harness import LEDGER, Booked, World

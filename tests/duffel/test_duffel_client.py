@@ -15,16 +15,12 @@ import httpx
 import pytest
 import respx
 
-from integrations.duffel import (
-    CORRELATION_METADATA_KEY,
-    DuffelClient,
+from integrations.duffel.client import DuffelClient
+from integrations.duffel.wire import duration_minutes, flight_number
+from integrations.ports.airline import CORRELATION_METADATA_KEY, OrderPassengerInput
+from integrations.ports.errors import UpstreamError, UpstreamRejected, UpstreamUnavailable
+from integrations.ports.flights import (
     OfferPriceChanged,
-    OrderPassengerInput,
-    duration_minutes,
-    flight_number,
-)
-from integrations.errors import UpstreamError, UpstreamRejected, UpstreamUnavailable
-from integrations.flights import (
     OfferUnavailable,
     PassengerRequest,
     SearchRequest,

@@ -22,7 +22,7 @@ from graphql_api.app import create_app
 from graphql_api.cost import Budgets, CostAnalysis
 from graphql_api.schema import build_schema
 from graphql_api.settings import Settings
-from integrations.ratelimit import (
+from integrations.state.ratelimit import (
     MemoryRateLimiter,
     RateDecision,
     RateLimiter,
@@ -214,7 +214,7 @@ async def test_partners_spend_by_key_with_their_own_budgets(
 
 
 async def _key_id(settings: Settings, name: str) -> str:
-    from integrations.store import open_store
+    from integrations.state.store import open_store
 
     store = await open_store(settings.database_url)
     try:

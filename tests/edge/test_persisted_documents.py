@@ -22,7 +22,7 @@ from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXAsyncTransport
 
 from graphql_api.settings import Settings
-from integrations.store import open_store
+from integrations.state.store import open_store
 from resolvers.auth import issue_traveller_token
 from tests.bookings.live import admin_headers, partner_headers, serving
 from tests.edge.conftest import run_node

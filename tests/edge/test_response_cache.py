@@ -29,8 +29,8 @@ from graphql_api.response_cache import (
 )
 from graphql_api.schema import build_schema
 from graphql_api.settings import Settings
-from integrations.cache import MemoryCache
 from integrations.fx import OpenErApiClient
+from integrations.state.cache import MemoryCache
 from resolvers.rates import RatesService, rate_tag
 from tests.bookings.live import SandboxTrips
 from tests.edge.conftest import response_cache

@@ -10,7 +10,7 @@ from typing import NoReturn
 import httpx
 import pytest
 
-from integrations.errors import UpstreamError, UpstreamUnavailable
+from integrations.ports.errors import UpstreamError, UpstreamUnavailable
 from integrations.retry import (
     RETRY_AFTER,
     Failed,

@@ -13,19 +13,15 @@ import httpx
 import pytest
 import respx
 
-from integrations.errors import (
+from integrations.paystack.client import PaystackClient
+from integrations.paystack.webhook import paystack_signature, signature_matches
+from integrations.ports.errors import (
     CredentialsRejected,
     UpstreamError,
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from integrations.payments import (
-    DuplicatePaymentReference,
-    PaymentNotFound,
-    paystack_signature,
-    signature_matches,
-)
-from integrations.paystack import PaystackClient
+from integrations.ports.payments import DuplicatePaymentReference, PaymentNotFound
 from tests.helpers import FIXTURES, RecordedSleeps, upstream_fixture
 
 BASE = "https://api.paystack.test"

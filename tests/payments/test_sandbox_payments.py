@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from integrations.cache import MemoryCache
-from integrations.errors import UpstreamError, UpstreamRejected
-from integrations.payments import DuplicatePaymentReference, PaymentNotFound
-from integrations.sandbox_payments import RECORD_TTL_SECONDS, SandboxPayments
+from integrations.ports.errors import UpstreamError, UpstreamRejected
+from integrations.ports.payments import DuplicatePaymentReference, PaymentNotFound
+from integrations.sandbox.payments import RECORD_TTL_SECONDS, SandboxPayments
+from integrations.state.cache import MemoryCache
 
 CHECKOUT = "http://localhost:8000"
 REFERENCE = "SF7KQ2-pay-1"

@@ -12,8 +12,10 @@ import httpx
 import pytest
 import respx
 
-from integrations.errors import UpstreamError, UpstreamUnavailable
-from integrations.fx import OpenErApiClient, SandboxRates, UnknownBaseCurrency
+from integrations.fx import OpenErApiClient
+from integrations.ports.errors import UpstreamError, UpstreamUnavailable
+from integrations.ports.rates import UnknownBaseCurrency
+from integrations.sandbox.rates import SandboxRates
 from tests.helpers import FIXTURES
 
 FX_URL = "https://open.er-api.com/v6"

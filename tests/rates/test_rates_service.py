@@ -12,9 +12,11 @@ import httpx
 import pytest
 import respx
 
-from integrations.cache import MemoryCache
-from integrations.errors import UpstreamError, UpstreamUnavailable
-from integrations.fx import OpenErApiClient, RateTable, SandboxRates, UnknownBaseCurrency
+from integrations.fx import OpenErApiClient
+from integrations.ports.errors import UpstreamError, UpstreamUnavailable
+from integrations.ports.rates import RateTable, UnknownBaseCurrency
+from integrations.sandbox.rates import SandboxRates
+from integrations.state.cache import MemoryCache
 from resolvers.errors import BadUserInput, UpstreamErrorError, UpstreamUnavailableError
 from resolvers.money import Money
 from resolvers.rates import ExchangeRate, RatesService
@@ -346,7 +348,9 @@ async def test_a_quote_the_provider_does_not_publish_is_bad_user_input(
 async def test_a_base_the_provider_does_not_publish_is_bad_user_input(
     cache: MemoryCache, clock: Clock
 ) -> None:
-    rates = service(ScriptedProvider(UnknownBaseCurrency("XCG")), cache, clock)
+    rates = service(
+        ScriptedProvider(UnknownBaseCurrency("XCG", upstream="open.er-api.com")), cache, clock
+    )
 
     with pytest.raises(BadUserInput, match='"XCG"') as raised:
         await rates.convert(Decimal(10), "XCG", "USD")

@@ -14,8 +14,8 @@ from decimal import Decimal
 
 import pytest
 
-from integrations.errors import UpstreamRejected
-from integrations.flights import (
+from integrations.ports.errors import UpstreamRejected
+from integrations.ports.flights import (
     CabinClass,
     FlightProvider,
     Offer,
@@ -26,7 +26,7 @@ from integrations.flights import (
     Segment,
     SliceRequest,
 )
-from integrations.sandbox_flights import SandboxFlights
+from integrations.sandbox.flights import SandboxFlights
 
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 DAY = date(2025, 3, 20)
@@ -132,8 +132,8 @@ async def test_the_same_search_gives_the_same_offers(clock: Clock) -> None:
 ANOTHER_PROCESS = """
 import asyncio, sys
 from datetime import UTC, date, datetime
-from integrations.flights import PassengerRequest, SearchRequest, SliceRequest
-from integrations.sandbox_flights import SandboxFlights
+from integrations.ports.flights import PassengerRequest, SearchRequest, SliceRequest
+from integrations.sandbox.flights import SandboxFlights
 
 wanted = SearchRequest(
     slices=[SliceRequest(origin="LOS", destination="JFK", departure_date=date(2025, 3, 20))],

@@ -15,9 +15,9 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from integrations.bus import EventBus, MemoryEventBus, RedisEventBus
-from integrations.cache import Cache, MemoryCache, RedisCache
-from integrations.sessions import MemorySessionStore, RedisSessionStore, SessionStore
+from integrations.state.bus import EventBus, MemoryEventBus, RedisEventBus
+from integrations.state.cache import Cache, MemoryCache, RedisCache
+from integrations.state.sessions import MemorySessionStore, RedisSessionStore, SessionStore
 
 B = TypeVar("B", bound=EventBus)
 

@@ -12,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from integrations.bus import BusMessage, EventBus, RedisEventBus, Subscription
+from integrations.state.bus import BusMessage, EventBus, RedisEventBus, Subscription
 
 
 async def next_message(subscription: Subscription, timeout: float = 3.0) -> BusMessage:
@@ -102,7 +102,7 @@ async def test_a_slow_subscriber_loses_its_oldest_messages_without_holding_up_a_
 ) -> None:
     bus = make_bus(queue_size=5)
     channel = f"{prefix}payments:*"
-    with caplog.at_level(logging.WARNING, logger="integrations.bus"):
+    with caplog.at_level(logging.WARNING, logger="integrations.state.bus"):
         async with bus.subscribe(channel) as slow, bus.subscribe(channel) as fast:
             for n in range(50):
                 await bus.publish(channel, {"n": n})

@@ -8,8 +8,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from integrations.cache import Cache, MemoryCache, RedisCache
-from integrations.shared_state import open_shared_state
+from integrations.state.cache import Cache, MemoryCache, RedisCache
+from integrations.state.shared import open_shared_state
 
 
 async def test_get_returns_the_bytes_that_were_set(cache: Cache) -> None:

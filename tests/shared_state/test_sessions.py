@@ -6,7 +6,7 @@ import asyncio
 from types import MappingProxyType
 from typing import Any
 
-from integrations.sessions import SessionStore
+from integrations.state.sessions import SessionStore
 
 SESSION: dict[str, Any] = {
     "state": "collecting_passengers",

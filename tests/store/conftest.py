@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pymongo import AsyncMongoClient
 
-from integrations.store import MongoStore, PostgresStore, SqliteStore, Store
+from integrations.state.store import MongoStore, PostgresStore, SqliteStore, Store
 
 BACKENDS = ["sqlite", "postgresql", "mongodb"]
 

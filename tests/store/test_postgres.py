@@ -16,14 +16,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from integrations.store import (
+from integrations.state.store import (
     PoolOptions,
     PostgresUnavailable,
     Store,
     StoreUnavailable,
     open_store,
 )
-from integrations.store.postgres import MIGRATIONS, Migration, migrate
+from integrations.state.store.postgres import MIGRATIONS, Migration, migrate
 from tests.helpers import free_port
 from tests.postgres_server import PrivateServer, with_params
 from tests.store.test_store_contract import (
@@ -103,7 +103,7 @@ async def test_migrations_are_recorded_and_applied_once(postgres_url: str) -> No
 
 MIGRATE_ONCE = """
 import asyncio, logging, sys
-from integrations.store import PoolOptions, open_store
+from integrations.state.store import PoolOptions, open_store
 
 async def main():
     store = await open_store(sys.argv[1], PoolOptions(size=1, start_timeout_seconds=20))

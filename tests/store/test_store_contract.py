@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from integrations.store import (
+from integrations.state.store import (
     ApiKeyRecord,
     BookingRecord,
     ConversationRecord,

@@ -20,7 +20,9 @@ from conversation.transcript import Transcript
 from graphql_api.app import create_app
 from graphql_api.context import Services
 from graphql_api.settings import Settings
-from integrations.whatsapp import InboundMessage, RecordingSender, StatusUpdate, parse_webhook
+from integrations.ports.messaging import InboundMessage, StatusUpdate
+from integrations.sandbox.whatsapp import RecordingSender
+from integrations.whatsapp.inbound import parse_webhook
 from tests.helpers import FIXTURES, upstream_fixture
 
 VERIFY_TOKEN = "sureflights-verify-7c1e"

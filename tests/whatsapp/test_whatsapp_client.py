@@ -12,8 +12,8 @@ import httpx
 import pytest
 import respx
 
-from integrations.errors import UpstreamError, UpstreamUnavailable
-from integrations.whatsapp import (
+from integrations.ports.errors import UpstreamError, UpstreamUnavailable
+from integrations.ports.messaging import (
     Button,
     ButtonsMessage,
     LinkMessage,
@@ -21,15 +21,13 @@ from integrations.whatsapp import (
     ListRow,
     ListSection,
     OutboundMessage,
-    RecordingSender,
     TemplateMessage,
     TextMessage,
-    WhatsAppClient,
-    WhatsAppError,
-    WhatsAppUnavailable,
-    fit_to_limits,
-    signature_matches,
 )
+from integrations.sandbox.whatsapp import RecordingSender
+from integrations.whatsapp.client import WhatsAppClient, WhatsAppError, WhatsAppUnavailable
+from integrations.whatsapp.inbound import signature_matches
+from integrations.whatsapp.limits import fit_to_limits
 from tests.helpers import FIXTURES, RecordedSleeps, upstream_fixture
 
 BASE = "https://graph.facebook.test/v23.0"

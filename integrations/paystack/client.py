@@ -22,7 +22,7 @@ from pydantic import (
     ValidationError,
 )
 
-from integrations.errors import (
+from integrations.ports.errors import (
     CredentialsRejected,
     OutcomeUnknown,
     UpstreamError,
@@ -30,16 +30,16 @@ from integrations.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from integrations.payments import (
-    PAYMENT_STATUSES,
+from integrations.ports.payments import (
     REFUND_STATUSES,
+    TRANSACTION_STATUSES,
     DuplicatePaymentReference,
     InitializedPayment,
     PaymentMode,
     PaymentNotFound,
-    PaymentStatus,
     RefundResult,
     RefundStatus,
+    TransactionStatus,
     VerifiedPayment,
     require_amount,
     require_currency,
@@ -177,10 +177,10 @@ def _is_duplicate_reference(error: _WireError | None) -> bool:
     return "duplicate" in text and "reference" in text
 
 
-def _payment_status(raw: str, reference: str) -> PaymentStatus:
+def _payment_status(raw: str, reference: str) -> TransactionStatus:
     status = raw.strip().lower()
-    if status in PAYMENT_STATUSES:
-        return cast(PaymentStatus, status)
+    if status in TRANSACTION_STATUSES:
+        return cast(TransactionStatus, status)
     # Not settled as far as we can tell: the caller keeps waiting rather than guessing an outcome.
     log.warning(
         "Paystack reported an unknown transaction status; treating it as pending",
@@ -231,9 +231,9 @@ def _refund_result(wire: _WireRefund) -> RefundResult:
 class PaystackClient:
     """Paystack behind the `PaymentProvider` interface.
 
-    Every failure is raised as an `integrations.errors` exception; the secret key never appears
-    in one, nor in a log line. Reads are retried with jittered backoff; `initialize` and `refund`
-    are sent again only when the connection could not be opened.
+    Every failure is raised as an `integrations.ports.errors` exception; the secret key never
+    appears in one, nor in a log line. Reads are retried with jittered backoff; `initialize` and
+    `refund` are sent again only when the connection could not be opened.
     """
 
     mode: PaymentMode = "LIVE"

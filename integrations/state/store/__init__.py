@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from integrations.store.base import (
+from integrations.state.store.base import (
     BOOKING_CHANGEABLE_FIELDS,
     NEW_CONVERSATION_STATE,
     PAYMENT_CHANGEABLE_FIELDS,
@@ -26,15 +26,15 @@ from integrations.store.base import (
     TrustedDocumentRecord,
     TrustedDocumentRepository,
 )
-from integrations.store.mongo import MongoStore
-from integrations.store.postgres import (
+from integrations.state.store.mongo import MongoStore
+from integrations.state.store.postgres import (
     DEFAULT_POOL_SIZE,
     DEFAULT_POOL_TIMEOUT_SECONDS,
     DEFAULT_START_TIMEOUT_SECONDS,
     PostgresStore,
     PostgresUnavailable,
 )
-from integrations.store.sqlite import SqliteStore
+from integrations.state.store.sqlite import SqliteStore
 
 __all__ = [
     "BOOKING_CHANGEABLE_FIELDS",

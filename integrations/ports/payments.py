@@ -1,26 +1,24 @@
-"""What every payment provider (Paystack, the sandbox) offers, and Paystack's webhook signature."""
+"""What every payment provider (Paystack, the sandbox) offers, and the checks they share."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, get_args
 
-from integrations.errors import UpstreamError, UpstreamRejected
+from integrations.ports.errors import UpstreamError, UpstreamRejected
 
 PaymentMode = Literal["LIVE", "SANDBOX"]
 
 # Paystack's transaction statuses. Only `success` means the money arrived. `abandoned` is not
 # final on Paystack's side: a transaction verified before the traveller has tried to pay reads
 # `abandoned`, and it can still succeed if they come back to the checkout page.
-PaymentStatus = Literal[
+TransactionStatus = Literal[
     "success", "failed", "abandoned", "ongoing", "pending", "processing", "queued", "reversed"
 ]
-PAYMENT_STATUSES: frozenset[str] = frozenset(get_args(PaymentStatus))
+TRANSACTION_STATUSES: frozenset[str] = frozenset(get_args(TransactionStatus))
 
 # Paystack's refund statuses; `needs-attention` waits for the customer's bank details.
 RefundStatus = Literal["pending", "processing", "processed", "failed", "needs-attention"]
@@ -47,7 +45,7 @@ class VerifiedPayment:
     """A transaction as the provider reports it now; `amount_subunits` is what was charged."""
 
     reference: str
-    status: PaymentStatus
+    status: TransactionStatus
     amount_subunits: int
     currency: str
     paid_at: datetime | None
@@ -124,23 +122,6 @@ class PaymentProvider(Protocol):
     async def list_refunds(self, reference: str) -> list[RefundResult]:
         """Every refund of the transaction `reference`; an empty list positively means none."""
         ...
-
-
-def paystack_signature(secret: str, body: bytes) -> str:
-    """The `x-paystack-signature` Paystack sends: hex HMAC-SHA512 of the raw body."""
-    return hmac.new(secret.encode("utf-8"), body, hashlib.sha512).hexdigest()
-
-
-def signature_matches(secret: str, body: bytes, header: str | None) -> bool:
-    """Whether `header` is the signature of `body` under `secret`, compared in constant time.
-
-    `body` must be the bytes as received: parsing and re-serializing the JSON changes them.
-    """
-    if not secret or not secret.strip() or not header or not header.strip():
-        return False
-    expected = paystack_signature(secret, body).encode("ascii")
-    # Compared as bytes: `compare_digest` refuses non-ASCII text, and a header is attacker input.
-    return hmac.compare_digest(expected, header.strip().encode("utf-8", "replace"))
 
 
 # --- Argument checks shared by the providers --------------------------------------------------

@@ -25,7 +25,7 @@ def store_failures_as_upstream(
     """For a sandbox provider that keeps its records in the shared cache: when Redis is down the
     provider is unavailable (like the service it stands in for), and a call that writes may or
     may not have taken effect (`unknown`)."""
-    from integrations.errors import OutcomeUnknown, UpstreamUnavailable
+    from integrations.ports.errors import OutcomeUnknown, UpstreamUnavailable
 
     def wrap(call: Callable[_P, Coroutine[Any, Any, _T]]) -> Callable[_P, Coroutine[Any, Any, _T]]:
         @functools.wraps(call)

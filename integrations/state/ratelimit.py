@@ -11,8 +11,8 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from integrations.cache import CircuitBreaker, ExpiringMap, require_bytes_client
-from integrations.shared_state import SharedState
+from integrations.state.cache import CircuitBreaker, ExpiringMap, require_bytes_client
+from integrations.state.shared import SharedState
 
 
 @dataclass(frozen=True, slots=True)

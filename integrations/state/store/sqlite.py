@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 import aiosqlite
 import orjson
 
-from integrations.store.base import (
+from integrations.state.store.base import (
     BOOKING_CHANGEABLE_FIELDS,
     NEW_CONVERSATION_STATE,
     PAYMENT_CHANGEABLE_FIELDS,

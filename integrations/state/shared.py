@@ -15,9 +15,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 
-from integrations.bus import EventBus, MemoryEventBus, RedisEventBus
-from integrations.cache import Cache, CircuitBreaker, MemoryCache, RedisCache, ResilientCache
-from integrations.sessions import MemorySessionStore, RedisSessionStore, SessionStore
+from integrations.state.bus import EventBus, MemoryEventBus, RedisEventBus
+from integrations.state.cache import Cache, CircuitBreaker, MemoryCache, RedisCache, ResilientCache
+from integrations.state.sessions import MemorySessionStore, RedisSessionStore, SessionStore
 
 logger = logging.getLogger(__name__)
 

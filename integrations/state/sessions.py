@@ -8,7 +8,7 @@ from typing import Any, Protocol
 import orjson
 from redis.asyncio import Redis
 
-from integrations.cache import (
+from integrations.state.cache import (
     ExpiringMap,
     as_bytes,
     require_bytes_client,

@@ -13,7 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 from pymongo.write_concern import WriteConcern
 
-from integrations.store.base import (
+from integrations.state.store.base import (
     BOOKING_CHANGEABLE_FIELDS,
     NEW_CONVERSATION_STATE,
     PAYMENT_CHANGEABLE_FIELDS,

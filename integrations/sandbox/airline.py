@@ -14,20 +14,20 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from integrations.cache import Cache, store_failures_as_upstream
-from integrations.duffel import (
+from integrations.ports.airline import (
     BOOKING_METADATA_KEY,
     CORRELATION_METADATA_KEY,
     Order,
     OrderCancellation,
     OrderPassenger,
     OrderPassengerInput,
+    OrderPayment,
     OrderPaymentStatus,
-    Payment,
 )
-from integrations.errors import UpstreamError, UpstreamRejected
-from integrations.flights import Offer
-from integrations.sandbox_flights import SandboxFlights
+from integrations.ports.errors import UpstreamError, UpstreamRejected
+from integrations.ports.flights import Offer
+from integrations.sandbox.flights import SandboxFlights
+from integrations.state.cache import Cache, store_failures_as_upstream
 
 UPSTREAM = "sandbox airline"
 REFUSING_FAMILY_NAME = "refused"
@@ -159,7 +159,7 @@ class SandboxAirline:
         return [await self.get_order(order_id) for order_id in json.loads(raw or b"[]")]
 
     @store_failures_as_upstream(UPSTREAM, unknown=True)
-    async def pay_order(self, order_id: str, amount: Decimal, currency: str) -> Payment:
+    async def pay_order(self, order_id: str, amount: Decimal, currency: str) -> OrderPayment:
         async with self._lock:
             order = await self.get_order(order_id)
             if not order.payment_status.awaiting_payment:
@@ -172,7 +172,7 @@ class SandboxAirline:
                     update={"payment_status": OrderPaymentStatus(awaiting_payment=False)}
                 )
             )
-        return Payment(
+        return OrderPayment(
             id=_new_id("pay"),
             order_id=order_id,
             amount=amount,

@@ -53,8 +53,8 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb, set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
-from integrations.errors import UpstreamUnavailable
-from integrations.store.base import (
+from integrations.ports.errors import UpstreamUnavailable
+from integrations.state.store.base import (
     BOOKING_CHANGEABLE_FIELDS,
     NEW_CONVERSATION_STATE,
     PAYMENT_CHANGEABLE_FIELDS,

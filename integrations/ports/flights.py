@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from integrations.errors import UpstreamFailure
+from integrations.ports.errors import UpstreamFailure
 
 ProviderMode = Literal["LIVE", "SANDBOX"]
 CabinClass = Literal["economy", "premium_economy", "business", "first"]
@@ -147,3 +147,11 @@ class FlightProvider(Protocol):
         ...
 
     async def suggest_places(self, query: str, limit: int = 10) -> list[Place]: ...
+
+
+class OfferPriceChanged(OfferUnavailable):
+    """Duffel refused to book the offer at the price asked (`price_changed`): refresh and re-quote.
+
+    A subclass of `OfferUnavailable` so callers that only know "this offer cannot be booked as
+    seen" handle it too; `GET /air/offers/{id}` never raises it, it answers the new price.
+    """

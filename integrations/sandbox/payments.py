@@ -10,22 +10,22 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from integrations.cache import Cache, store_failures_as_upstream
-from integrations.errors import UpstreamError, UpstreamRejected
-from integrations.payments import (
+from integrations.ports.errors import UpstreamError, UpstreamRejected
+from integrations.ports.payments import (
     DuplicatePaymentReference,
     InitializedPayment,
     PaymentMode,
     PaymentNotFound,
-    PaymentStatus,
     RefundResult,
     RefundStatus,
+    TransactionStatus,
     VerifiedPayment,
     require_amount,
     require_currency,
     require_email,
     require_reference,
 )
+from integrations.state.cache import Cache, store_failures_as_upstream
 
 UPSTREAM = "sandbox"
 SANDBOX_CHANNEL = "sandbox"
@@ -50,7 +50,7 @@ class _Transaction(_Record):
     email: str
     amount_subunits: int
     currency: str
-    status: PaymentStatus
+    status: TransactionStatus
     created_at: datetime
     paid_at: datetime | None = None
     channel: str | None = None

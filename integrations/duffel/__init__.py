@@ -1,0 +1,1 @@
+"""Duffel, the live flight provider: the HTTP client, its wire shapes, and its webhooks."""

@@ -1,0 +1,1 @@
+"""Paystack, the live payment provider: the HTTP client and its webhook signature."""

@@ -1,0 +1,1 @@
+"""Meta's WhatsApp Cloud API: inbound webhooks, Meta's message limits, and the sending client."""
