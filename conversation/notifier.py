@@ -18,16 +18,17 @@ from typing import Any
 from conversation.handler import ConversationHandler
 from integrations.state.bus import EventBus
 from integrations.state.store import ProcessedEventRepository
+from resolvers.events import BOOKINGS, BookingEvent, BookingEventKind
 
 log = logging.getLogger("sureflights.notifier")
 
 NOTIFIED_FOR = timedelta(days=30)
 # Booking events the traveller hears about, and what the handler calls each.
 TOLD = {
-    "confirmed": "CONFIRMED",
-    "refunded": "REFUNDED",
-    "capture_refunded": "CAPTURE_REFUNDED",
-    "refund_processed": "REFUND_PROCESSED",
+    BookingEventKind.CONFIRMED: "CONFIRMED",
+    BookingEventKind.REFUNDED: "REFUNDED",
+    BookingEventKind.CAPTURE_REFUNDED: "CAPTURE_REFUNDED",
+    BookingEventKind.REFUND_PROCESSED: "REFUND_PROCESSED",
 }
 
 
@@ -49,7 +50,7 @@ class BookingNotifier:
         """Listen until cancelled; while the bus is unreachable, keep trying to subscribe."""
         while True:
             try:
-                async with self.bus.subscribe(patterns=["bookings:*"]) as events:
+                async with self.bus.subscribe(patterns=[BOOKINGS + "*"]) as events:
                     async for event in events:
                         try:
                             await self.on_booking_event(event.data)
@@ -59,23 +60,22 @@ class BookingNotifier:
                 log.warning("notifier cannot listen yet (%s); retrying", type(error).__name__)
             await asyncio.sleep(retry_after)
 
-    async def on_booking_event(self, event: Mapping[str, Any]) -> bool:
+    async def on_booking_event(self, message: Mapping[str, Any]) -> bool:
         """Notify for one event; True when a message went out."""
-        told = TOLD.get(str(event.get("kind")))
-        reference = event.get("booking_reference")
-        wa_id = event.get("whatsapp")
-        if told is None or not isinstance(reference, str) or not isinstance(wa_id, str):
+        event = BookingEvent.read(message)
+        if event is None:
+            return False
+        told = TOLD.get(event.kind)
+        if told is None or event.whatsapp is None:
             return False  # nothing to tell, or not a WhatsApp booking
-        which = event.get("refund") or event.get("payment_reference") or ""
-        key = f"notified:whatsapp:{reference}:{event.get('kind')}:{which}"
+        key = f"notified:whatsapp:{event.booking_reference}:{event.kind}:{event.about}"
         if not await self.claims.record(key, now=self.clock(), ttl=NOTIFIED_FOR):
             return False
-        amount, pnr = event.get("amount"), event.get("airline_reference")
         await self.handler.notify_booking(
-            wa_id,
-            reference,
+            event.whatsapp,
+            event.booking_reference,
             told,
-            amount=amount if isinstance(amount, str) else None,
-            airline_reference=pnr if isinstance(pnr, str) else None,
+            amount=event.amount,
+            airline_reference=event.airline_reference,
         )
         return True

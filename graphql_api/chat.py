@@ -7,14 +7,14 @@ payment mode, typing PAY (or DECLINE) settles the payment exactly as the sandbox
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from conversation.replyids import Action, ReplyId
 from conversation.session import Sessions
-from graphql_api.assistant import build_assistant
+from graphql_api.bootstrap import open_services
 from graphql_api.context import Services
 from graphql_api.settings import Settings
 from integrations.ports.messaging import (
@@ -77,7 +77,8 @@ def inbound(text: str, wa_id: str, options: list[tuple[str, str]]) -> InboundMes
     message_id = f"wamid.terminal.{secrets.token_hex(8)}"
     if text.isdigit() and options and 1 <= int(text) <= len(options):
         reply_id, title = options[int(text) - 1]
-        if reply_id.startswith("offer:"):
+        decoded = ReplyId.decode(reply_id)
+        if decoded is not None and decoded.action is Action.OFFER:
             return InboundMessage(
                 message_id, wa_id, None, now, "list_reply", title, reply_id, "interactive"
             )
@@ -88,36 +89,27 @@ def inbound(text: str, wa_id: str, options: list[tuple[str, str]]) -> InboundMes
 
 
 async def run_chat(settings: Settings, phone: str) -> None:
-    from graphql_api.app import create_app
-
-    app = create_app(settings)
     sender = TerminalSender(lambda text: print(f"\nSureFlights: {text}\n", flush=True))
-    async with app.router.lifespan_context(app):
-        services: Services = app.state.services
-        handler, notifier = build_assistant(app.state.executor, services, sender)
-        listening = asyncio.create_task(notifier.run())
+    # The process's own services, with the terminal as the WhatsApp sender: the one booking
+    # notifier they run tells this terminal when a payment confirms the booking.
+    async with open_services(settings, sender=sender) as services:
         wa_id = phone.lstrip("+")
         mode = "sandbox" if isinstance(services.payment_provider, SandboxPayments) else "live"
         print(f"Chatting as +{wa_id} ({mode} payments). Type 'help', or Ctrl-D to quit.")
         loop = asyncio.get_running_loop()
-        try:
-            while True:
-                line = await loop.run_in_executor(None, _read_line)
-                if line is None:
-                    break
-                text = line.strip()
-                if not text:
-                    continue
-                if text.upper() in ("PAY", "DECLINE") and await _settle_in_sandbox(
-                    services, wa_id, succeed=text.upper() == "PAY"
-                ):
-                    await asyncio.sleep(0.2)  # let the notifier's message arrive
-                    continue
-                await handler.handle(inbound(text, wa_id, sender.options))
-        finally:
-            listening.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listening
+        while True:
+            line = await loop.run_in_executor(None, _read_line)
+            if line is None:
+                break
+            text = line.strip()
+            if not text:
+                continue
+            if text.upper() in ("PAY", "DECLINE") and await _settle_in_sandbox(
+                services, wa_id, succeed=text.upper() == "PAY"
+            ):
+                await asyncio.sleep(0.2)  # let the notifier's message arrive
+                continue
+            await services.conversation.handle(inbound(text, wa_id, sender.options))
 
 
 def _read_line() -> str | None:

@@ -12,7 +12,7 @@ from resolvers.access import ANONYMOUS, Caller
 
 if TYPE_CHECKING:
     from conversation.handler import ConversationHandler
-    from graphql_api.settings import Settings
+    from conversation.notifier import BookingNotifier
     from integrations.ports.messaging import WhatsAppSender
     from integrations.ports.payments import PaymentProvider
     from integrations.state.ratelimit import RateDecision, RateLimiter
@@ -24,11 +24,23 @@ if TYPE_CHECKING:
     from resolvers.rates import RatesService
 
 
-@dataclass(slots=True)
-class Services:
-    """Everything opened in the lifespan; built once by `graphql_api.app`."""
+@dataclass(frozen=True, slots=True)
+class Secrets:
+    """What callers and webhooks are checked with; never logged."""
 
-    settings: Settings
+    secret_key: str
+    """Signs admin and traveller tokens."""
+    admin_pass: str
+    paystack_secret_key: str
+    duffel_webhook_secret: str
+    whatsapp_app_secret: str
+    whatsapp_verify_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Everything a process runs on; opened once by `graphql_api.bootstrap.open_services`."""
+
     store: Store
     shared: SharedState
     rates: RatesService
@@ -41,8 +53,16 @@ class Services:
     payment_provider: PaymentProvider
     # The Cloud API client when WhatsApp is configured, else the recording sandbox sender.
     whatsapp: WhatsAppSender
-    # The WhatsApp assistant; built from the services above, so set just after them.
-    conversation: ConversationHandler | None = None
+    # The WhatsApp assistant, and what tells travellers unprompted of their bookings' events.
+    conversation: ConversationHandler
+    notifier: BookingNotifier
+    secrets: Secrets
+    # Each upstream's mode, `live` or `sandbox`, for readiness and the logs.
+    modes: Mapping[str, str]
+    # The currency travellers pay in, and prices show in unless a caller asks for another.
+    payment_currency: str
+    # `APP_ENV=production`: introspection is for partners and admins only.
+    production: bool
 
 
 @dataclass(slots=True)
@@ -58,6 +78,8 @@ class RequestContext:
     connection_params: dict[str, Any] | None = None
     # Rate-limit decisions made while answering; HTTP renders them as `RateLimit-*` headers.
     rate_limits: list[RateDecision] = field(default_factory=list)
+    # The `Idempotency-Key` of an HTTP request, or the key the assistant sends with its own.
+    idempotency_key: str | None = None
 
 
 Info = strawberry.Info[RequestContext, None]

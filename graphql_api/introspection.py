@@ -20,7 +20,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
-from resolvers.auth import may_introspect
+from resolvers.access import may_introspect
 from resolvers.errors import Forbidden
 
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
@@ -62,7 +62,7 @@ class RestrictIntrospection(SchemaExtension):
         if (
             document is not None
             and services is not None
-            and services.settings.is_production
+            and services.production
             and (caller is None or not may_introspect(caller))
             and selects_introspection(document)
         ):

@@ -36,6 +36,7 @@ from graphql_api.types.money import ExchangeRate, Money
 from resolvers import reconciliation
 from resolvers.access import channel_of, require_admin
 from resolvers.errors import NotFound
+from resolvers.events import PAYMENTS, PaymentEvent
 from resolvers.handoffs import handoff_requests
 from resolvers.idempotency import run_once
 from resolvers.lifecycle import BookingStatus
@@ -81,7 +82,7 @@ class Query:
     ) -> FlightOffer | None:
         services = info.context.services
         found = await services.flights.get_offer(str(id))
-        display = normalize_currency(currency or services.settings.payment_currency)
+        display = normalize_currency(currency or services.payment_currency)
         return FlightOffer.from_domain(found, display)
 
     @strawberry.field(
@@ -231,7 +232,7 @@ class Mutation:
 
         done = await run_once(
             services.store.idempotency,
-            key=context.headers.get("idempotency-key"),
+            key=context.idempotency_key,
             scope=f"{caller.identity}:createBooking",
             request=booking_request(input),
             run=create,
@@ -263,7 +264,7 @@ class Mutation:
 
         done = await run_once(
             services.store.idempotency,
-            key=context.headers.get("idempotency-key"),
+            key=context.idempotency_key,
             scope=f"{context.caller.identity}:initializePayment",
             request={"booking": str(booking_reference), "callback": callback_url},
             run=start,
@@ -292,7 +293,7 @@ class Mutation:
 
         done = await run_once(
             services.store.idempotency,
-            key=context.headers.get("idempotency-key"),
+            key=context.idempotency_key,
             scope=f"{context.caller.identity}:cancelBooking",
             request={"reference": str(reference)},
             run=cancel,
@@ -335,25 +336,30 @@ class Subscription:
         context = info.context
         services = context.services
         payment = await services.payments.resolve_for_subscription(context.caller, str(reference))
-        async with services.shared.bus.subscribe(f"payments:{payment.reference}") as events:
+        async with services.shared.bus.subscribe(PAYMENTS + payment.reference) as events:
             # Read after subscribing, so no change falls between the read and the first event.
             current = await services.store.payments.get(payment.reference) or payment
             booking = await services.store.bookings.get(current.booking_reference)
             seen = current.version, booking.status if booking else None
             yield Payment.from_record(current, seen[1])
-            async for event in events:
-                key = event.data["version"], event.data.get("booking_status")
+            async for message in events:
+                event = PaymentEvent.read(message.data)
+                if event is None:
+                    continue
+                key = event.version, event.booking_status
                 if key != seen:
                     seen = key
-                    yield Payment.from_event(event.data)
+                    yield Payment.from_event(event)
 
     @strawberry.subscription(description="Every payment change of every booking (admins only).")
     async def payment_updates(self, info: Info) -> AsyncGenerator[Payment, None]:
         context = info.context
         require_admin(context.caller)
-        async with context.services.shared.bus.subscribe(patterns=["payments:*"]) as events:
-            async for event in events:
-                yield Payment.from_event(event.data)
+        async with context.services.shared.bus.subscribe(patterns=[PAYMENTS + "*"]) as events:
+            async for message in events:
+                event = PaymentEvent.read(message.data)
+                if event is not None:
+                    yield Payment.from_event(event)
 
 
 class PerEventExecutionContext(StrawberryGraphQLCoreExecutionContext):

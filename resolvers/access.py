@@ -1,11 +1,21 @@
-"""Who is calling: the three kinds of caller of the contract, plus the in-process assistant."""
+"""Who is calling, and every rule of who may do what.
+
+The callers are the contract's three kinds (anonymous, a traveller with a booking's access token,
+a partner with an API key) plus admins and the in-process WhatsApp assistant. A traveller reads
+only the booking their token is for; a partner reads and lists only the bookings made with its
+key; admins read everything; the assistant acts for the traveller it is talking to.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from resolvers.errors import Forbidden, Unauthenticated
+from resolvers.errors import Forbidden, NotFound, Unauthenticated
+
+if TYPE_CHECKING:
+    from integrations.state.store import BookingRecord
 
 
 class CallerKind(StrEnum):
@@ -46,3 +56,42 @@ def require_admin(caller: Caller) -> None:
     if caller.kind in (CallerKind.ANONYMOUS, CallerKind.INTERNAL):
         raise Unauthenticated("This needs an admin token.")
     raise Forbidden("This is for admins only.")
+
+
+def can_read(caller: Caller, booking: BookingRecord) -> bool:
+    if caller.kind is CallerKind.ADMIN:
+        return True
+    if caller.kind is CallerKind.TRAVELLER:
+        return caller.booking_reference == booking.reference
+    if caller.kind is CallerKind.PARTNER:
+        return caller.partner_id is not None and caller.partner_id == booking.partner_id
+    return False
+
+
+def require_access(caller: Caller, booking: BookingRecord | None, reference: str) -> BookingRecord:
+    """The booking, when this caller may see it; otherwise an error that reveals nothing more."""
+    if caller.kind in (CallerKind.ANONYMOUS, CallerKind.INTERNAL):
+        raise Unauthenticated("Send the booking's access token (Authorization: Bearer ...).")
+    if booking is None:
+        if caller.kind is CallerKind.ADMIN:
+            raise NotFound(f"No booking {reference}.")
+        raise Forbidden("This booking is not yours.")
+    if not can_read(caller, booking):
+        raise Forbidden("This booking is not yours.")
+    return booking
+
+
+def listing_scope(caller: Caller) -> str | None:
+    """Whose bookings a caller may list: a partner's own (its id), or all for admins (None)."""
+    if caller.kind is CallerKind.ADMIN:
+        return None
+    if caller.kind is CallerKind.PARTNER and caller.partner_id is not None:
+        return caller.partner_id
+    if caller.kind in (CallerKind.ANONYMOUS, CallerKind.INTERNAL):
+        raise Unauthenticated("Listing bookings needs an admin token or a partner API key.")
+    raise Forbidden("Listing bookings needs an admin token or a partner API key.")
+
+
+def may_introspect(caller: Caller) -> bool:
+    """Whether the caller may read the schema by introspection where it is restricted."""
+    return caller.kind in (CallerKind.PARTNER, CallerKind.ADMIN, CallerKind.INTERNAL)

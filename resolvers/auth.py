@@ -317,8 +317,3 @@ async def caller_from_credentials(
             raise Unauthenticated("unknown or revoked API key")
         return caller
     return Caller(kind=CallerKind.ANONYMOUS, identity=f"ip:{client}")
-
-
-def may_introspect(caller: Caller) -> bool:
-    """Whether the caller may read the schema by introspection where it is restricted."""
-    return caller.kind in (CallerKind.PARTNER, CallerKind.ADMIN, CallerKind.INTERNAL)

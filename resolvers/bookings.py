@@ -17,17 +17,14 @@ from typing import Any
 
 from integrations.state.ratelimit import RateLimiter, RatePolicy
 from integrations.state.store import BookingRecord
-from resolvers import orders, reconciliation
-from resolvers.access import Caller, CallerKind
+from resolvers import cancellations, order_records, orders, reconciliation
+from resolvers.access import Caller, CallerKind, listing_scope, require_access
 from resolvers.auth import issue_traveller_token
 from resolvers.errors import (
     BadUserInput,
     Conflict,
-    Forbidden,
-    NotFound,
     OfferExpired,
     PriceChanged,
-    Unauthenticated,
 )
 from resolvers.ledger import Ledger
 from resolvers.lifecycle import BookingStatus
@@ -46,29 +43,6 @@ _REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 def new_booking_reference() -> str:
     """`SF` and six characters that cannot be misread (no 0/O, 1/I): SF7K2QXM."""
     return "SF" + "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(6))
-
-
-def can_read(caller: Caller, booking: BookingRecord) -> bool:
-    if caller.kind is CallerKind.ADMIN:
-        return True
-    if caller.kind is CallerKind.TRAVELLER:
-        return caller.booking_reference == booking.reference
-    if caller.kind is CallerKind.PARTNER:
-        return caller.partner_id is not None and caller.partner_id == booking.partner_id
-    return False
-
-
-def require_access(caller: Caller, booking: BookingRecord | None, reference: str) -> BookingRecord:
-    """The booking, when this caller may see it; otherwise an error that reveals nothing more."""
-    if caller.kind in (CallerKind.ANONYMOUS, CallerKind.INTERNAL):
-        raise Unauthenticated("Send the booking's access token (Authorization: Bearer ...).")
-    if booking is None:
-        if caller.kind is CallerKind.ADMIN:
-            raise NotFound(f"No booking {reference}.")
-        raise Forbidden("This booking is not yours.")
-    if not can_read(caller, booking):
-        raise Forbidden("This booking is not yours.")
-    return booking
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,14 +105,7 @@ class Bookings:
         after: tuple[datetime, str] | None,
     ) -> tuple[list[BookingRecord], bool, int]:
         """A page of bookings newest first, with whether more follow and the total count."""
-        if caller.kind is CallerKind.ADMIN:
-            partner_id = None
-        elif caller.kind is CallerKind.PARTNER:
-            partner_id = caller.partner_id
-        elif caller.kind in (CallerKind.ANONYMOUS, CallerKind.INTERNAL):
-            raise Unauthenticated("Listing bookings needs an admin token or a partner API key.")
-        else:
-            raise Forbidden("Listing bookings needs an admin token or a partner API key.")
+        partner_id = listing_scope(caller)
         if not 1 <= first <= MAX_PAGE:
             raise BadUserInput(f"first is 1 to {MAX_PAGE}.", field="first")
         repo = self.deps.store.bookings
@@ -188,7 +155,7 @@ class Bookings:
         ledger.note(now, _source(caller), "booking.created", f"channel {channel}")
         if hold:
             # Stored as intended before the airline is asked, like every order attempt.
-            orders.new_attempt(ledger, orders.HOLD, now, _source(caller))
+            order_records.new_attempt(ledger, order_records.HOLD, now, _source(caller))
         contact: dict[str, Any] = {}
         if caller.whatsapp_id:
             contact["whatsapp"] = caller.whatsapp_id
@@ -253,7 +220,7 @@ class Bookings:
         if booking.status == BookingStatus.PENDING_PAYMENT:
             return await self._cancel_unpaid(booking.reference, source)
         if booking.status == BookingStatus.CONFIRMED:
-            await orders.cancel_issued(self.deps, booking.reference, source=source)
+            await cancellations.cancel_issued(self.deps, booking.reference, source=source)
             return await reconciliation.drive(self.deps, booking.reference, source=source)
         if booking.status == BookingStatus.CANCELLED:
             return booking

@@ -60,7 +60,7 @@ class UpstreamUnavailableError(DomainError):
     code = "UPSTREAM_UNAVAILABLE"
 
 
-class UpstreamErrorError(DomainError):
+class UpstreamFailedError(DomainError):
     code = "UPSTREAM_ERROR"
 
 

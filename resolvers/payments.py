@@ -18,9 +18,10 @@ from typing import Any
 from integrations.ports.errors import UpstreamFailure
 from integrations.state.store import BookingRecord, PaymentRecord
 from resolvers import reconciliation, refunds, settlement
-from resolvers.access import Caller
-from resolvers.bookings import Bookings, check_limit, require_access
+from resolvers.access import Caller, require_access
+from resolvers.bookings import Bookings, check_limit
 from resolvers.errors import BadUserInput, Conflict, NotFound, OfferExpired
+from resolvers.events import BookingEventKind
 from resolvers.ledger import Dispute, Ledger, OpenPayment
 from resolvers.lifecycle import BookingStatus, PaymentStatus
 from resolvers.money import to_subunits
@@ -273,7 +274,9 @@ class Payments:
             "payment disputed",
             extra={"booking": payment.booking_reference, "payment": payment.reference},
         )
-        await announce(self.deps, written.after, "dispute", event=kind, dispute=dispute_id)
+        await announce(
+            self.deps, written.after, BookingEventKind.DISPUTE, detail=kind, dispute=dispute_id
+        )
 
 
 def _event_key(kind: str, data: dict[str, Any]) -> str | None:

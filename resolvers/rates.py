@@ -16,7 +16,7 @@ import orjson
 from integrations.ports.errors import UpstreamError, UpstreamUnavailable
 from integrations.ports.rates import RatesProvider, RateTable, UnknownBaseCurrency
 from integrations.state.cache import Cache
-from resolvers.errors import BadUserInput, UpstreamErrorError, UpstreamUnavailableError
+from resolvers.errors import BadUserInput, UpstreamFailedError, UpstreamUnavailableError
 from resolvers.money import Money, normalize_currency, quantize
 from resolvers.validity import depends_on
 
@@ -250,7 +250,7 @@ class RatesService:
                 raise UpstreamUnavailableError(
                     f"Exchange rates for {base} are unavailable right now; please try again shortly"
                 ) from failure
-            raise UpstreamErrorError(
+            raise UpstreamFailedError(
                 f"The exchange-rate provider sent an unusable answer for {base}; "
                 "please try again later"
             ) from failure

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from integrations.ports.errors import UpstreamFailure
 from integrations.state.store import BookingRecord, PaymentRecord, Store
-from resolvers import orders, refunds, settlement
+from resolvers import cancellations, order_lookups, orders, refunds, settlement
 from resolvers.errors import NotFound
 from resolvers.ledger import Ledger, Violation, audit
 from resolvers.legacy import adopt_legacy
@@ -72,7 +72,7 @@ async def _take(deps: SagaDeps, booking: BookingRecord, step: Step, source: str)
     elif kind is StepKind.PLACE_ORDER:
         after = await orders.place_order(deps, ref, source=source, current=booking)
     elif kind is StepKind.LOOK_UP_ORDER and step.attempt is not None:
-        after = await orders.look_up(deps, ref, step.attempt, source=source)
+        after = await order_lookups.look_up(deps, ref, step.attempt, source=source)
     elif kind is StepKind.PAY_HOLD and step.attempt is not None:
         after = await orders.pay_hold(deps, ref, step.attempt, source=source)
     elif kind is StepKind.CONFIRM and step.attempt is not None:
@@ -80,7 +80,7 @@ async def _take(deps: SagaDeps, booking: BookingRecord, step: Step, source: str)
     elif kind is StepKind.FAIL:
         after = await orders.fail(deps, ref, step.reason, source=source)
     elif kind is StepKind.RELEASE_ORDER and step.attempt is not None:
-        after = await orders.release(deps, ref, step.attempt, source=source)
+        after = await cancellations.release(deps, ref, step.attempt, source=source)
     elif kind is StepKind.REFUND_CAPTURE and step.payment_reference is not None:
         after = await refunds.refund_capture(
             deps, ref, step.payment_reference, step.reason, source=source

@@ -23,6 +23,7 @@ from integrations.ports.errors import (
 )
 from integrations.ports.payments import RefundResult
 from integrations.state.store import BookingRecord
+from resolvers.events import BookingEventKind
 from resolvers.ledger import CaptureRole, Ledger, Refund
 from resolvers.lifecycle import RefundState
 from resolvers.plan import record
@@ -151,7 +152,9 @@ async def _refused(
     sentry_sdk.capture_message(f"refund {refund_id} refused: {detail}")
     written = await _move(deps, reference, refund_id, RefundState.FAILED, source, detail=detail)
     if written.wrote:
-        await announce(deps, written.after, "refund_failed", refund=refund_id, detail=detail)
+        await announce(
+            deps, written.after, BookingEventKind.REFUND_FAILED, refund=refund_id, detail=detail
+        )
     return written.after
 
 
@@ -209,7 +212,7 @@ async def _tell_refunded(deps: SagaDeps, written: Written, refund_id: str) -> No
         await announce(
             deps,
             written.after,
-            "capture_refunded",
+            BookingEventKind.CAPTURE_REFUNDED,
             payment_reference=refund.payment_reference,
             amount_subunits=refund.amount_subunits,
             currency=refund.currency,
@@ -314,7 +317,7 @@ async def provider_said(
             await announce(
                 deps,
                 written.after,
-                "refund_processed",
+                BookingEventKind.REFUND_PROCESSED,
                 refund=refund_id,
                 amount_subunits=after.amount_subunits,
                 currency=after.currency,
@@ -322,7 +325,7 @@ async def provider_said(
         elif after.state is RefundState.FAILED:
             log.error("refund failed at the provider", extra={"refund": refund_id})
             sentry_sdk.capture_message(f"refund {refund_id} failed at the provider")
-            await announce(deps, written.after, "refund_failed", refund=refund_id)
+            await announce(deps, written.after, BookingEventKind.REFUND_FAILED, refund=refund_id)
     return written.after
 
 

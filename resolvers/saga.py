@@ -22,10 +22,10 @@ from integrations.ports.payments import PaymentProvider
 from integrations.state.bus import EventBus
 from integrations.state.store import BookingRecord, PaymentRecord, Store
 from resolvers.errors import Conflict, NotFound
+from resolvers.events import BookingEvent, BookingEventKind, PaymentEvent
 from resolvers.flights import FlightService
 from resolvers.ledger import Ledger
 from resolvers.lifecycle import BookingStatus, booking_may_move
-from resolvers.money import Money, from_subunits
 from resolvers.rates import RatesService
 
 log = logging.getLogger("sureflights.saga")
@@ -173,47 +173,21 @@ async def change_booking(
 # --- What subscribers hear ------------------------------------------------------------------
 
 
-def payment_event(payment: PaymentRecord, booking: BookingRecord | None) -> dict[str, Any]:
-    """What subscribers receive on `payments:{reference}`: the whole payment, as JSON."""
-    return {
-        "reference": payment.reference,
-        "booking_reference": payment.booking_reference,
-        "status": payment.status,
-        "mode": payment.mode,
-        "amount_subunits": payment.amount_subunits,
-        "currency": payment.currency,
-        "authorization_url": payment.authorization_url,
-        "paid_at": payment.paid_at.isoformat() if payment.paid_at else None,
-        "updated_at": payment.updated_at.isoformat(),
-        "version": payment.version,
-        "booking_status": booking.status if booking else None,
-    }
-
-
 async def publish_payment(
     deps: SagaDeps, payment: PaymentRecord, booking: BookingRecord | None
 ) -> None:
-    await _publish(deps, f"payments:{payment.reference}", payment_event(payment, booking))
+    """What subscribers receive on `payments:{reference}`: the whole payment, as it now is."""
+    event = PaymentEvent.of(payment, booking)
+    await _publish(deps, event.channel, event.message())
 
 
-async def announce(deps: SagaDeps, booking: BookingRecord, kind: str, **details: Any) -> None:
+async def announce(
+    deps: SagaDeps, booking: BookingRecord, kind: BookingEventKind, **details: Any
+) -> None:
     """Tell listeners (the traveller's notifier, operators' views) something happened to the
-    booking: `confirmed`, `refunded`, `capture_refunded`, `refund_processed`, `refund_failed`,
-    `airline_change`, `dispute`, `unknown_airline_outcome`."""
-    contact = booking.data.get("contact") or {}
-    message: dict[str, Any] = {
-        "kind": kind,
-        "booking_reference": booking.reference,
-        "status": booking.status,
-        "channel": booking.channel,
-        # Who to tell comes from the booking's record, never from a cache.
-        "whatsapp": contact.get("whatsapp"),
-        **details,
-    }
-    amount, currency = details.get("amount_subunits"), details.get("currency")
-    if isinstance(amount, int) and isinstance(currency, str):
-        message["amount"] = Money(from_subunits(amount, currency), currency).formatted
-    await _publish(deps, f"bookings:{booking.reference}", message)
+    booking."""
+    event = BookingEvent.of(booking, kind, **details)
+    await _publish(deps, event.topic, event.message())
 
 
 async def _publish(deps: SagaDeps, channel: str, message: Mapping[str, Any]) -> None:
@@ -223,12 +197,11 @@ async def _publish(deps: SagaDeps, channel: str, message: Mapping[str, Any]) -> 
         log.warning("could not publish an event", extra={"channel": channel}, exc_info=True)
 
 
-# Status changes travellers are told about unprompted.
 _ANNOUNCED = {
-    BookingStatus.CONFIRMED: "confirmed",
-    BookingStatus.REFUNDED: "refunded",
-    BookingStatus.CANCELLED: "cancelled",
-    BookingStatus.EXPIRED: "expired",
+    BookingStatus.CONFIRMED: BookingEventKind.CONFIRMED,
+    BookingStatus.REFUNDED: BookingEventKind.REFUNDED,
+    BookingStatus.CANCELLED: BookingEventKind.CANCELLED,
+    BookingStatus.EXPIRED: BookingEventKind.EXPIRED,
 }
 
 

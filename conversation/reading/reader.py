@@ -46,7 +46,7 @@ from conversation.reading.slots import Expecting, Intent, Parsed, PassengerField
 from conversation.reading.state import PASSENGER_FIELDS
 
 
-def parse(text: str, *, today: date, expecting: Expecting | str | None = None) -> Parsed:
+def parse(text: str, *, today: date, expecting: Expecting | None = None) -> Parsed:
     """Read one message. `today` is the traveller's local date; `expecting` is what the conversation
     just asked for (an `Expecting`, or its value) and only breaks ties: an
     explicit "cancel", "help", "start over", status check or new search is read in any state.
@@ -56,7 +56,7 @@ def parse(text: str, *, today: date, expecting: Expecting | str | None = None) -
     to be a date; an explicit-year date in the past is a date of birth. In the "passenger" state
     "my email is x" is a detail, elsewhere it is an EDIT of what was given before.
     """
-    reader = Reader(text, today, Expecting(expecting) if expecting else None)
+    reader = Reader(text, today, expecting)
     reader.read()
     intent = reader.intent()
     return Parsed(intent=intent, slots=reader.slots(intent), text=text)

@@ -22,8 +22,8 @@ async def admin_login_field(info: Info, password: str) -> AdminSession:
     services = context.services
     token, expires_at = await admin_login(
         password,
-        admin_pass=services.settings.admin_pass,
-        secret=services.settings.secret_key,
+        admin_pass=services.secrets.admin_pass,
+        secret=services.secrets.secret_key,
         limiter=services.limiter,
         client=context.client,
         now=datetime.now(UTC),

@@ -17,6 +17,7 @@ from integrations.ports import flights as domain
 from integrations.state.store import BookingRecord, PaymentRecord
 from resolvers import lifecycle
 from resolvers.errors import BadUserInput
+from resolvers.events import PaymentEvent
 from resolvers.money import Money as DomainMoney
 from resolvers.money import from_subunits
 from resolvers.passengers import PassengerDetails
@@ -104,21 +105,17 @@ class Payment:
         )
 
     @classmethod
-    def from_event(cls, event: dict[str, Any]) -> Payment:
+    def from_event(cls, event: PaymentEvent) -> Payment:
         return cls(
-            reference=strawberry.ID(event["reference"]),
-            booking_reference=strawberry.ID(event["booking_reference"]),
-            status=lifecycle.PaymentStatus(event["status"]),
-            mode=ProviderMode(event["mode"]),
-            amount=_subunits_money(event["amount_subunits"], event["currency"]),
-            authorization_url=event["authorization_url"],
-            paid_at=datetime.fromisoformat(event["paid_at"]) if event["paid_at"] else None,
-            updated_at=datetime.fromisoformat(event["updated_at"]),
-            booking_status=(
-                lifecycle.BookingStatus(event["booking_status"])
-                if event.get("booking_status")
-                else None
-            ),
+            reference=strawberry.ID(event.reference),
+            booking_reference=strawberry.ID(event.booking_reference),
+            status=event.status,
+            mode=ProviderMode(event.mode),
+            amount=_subunits_money(event.amount_subunits, event.currency),
+            authorization_url=event.authorization_url,
+            paid_at=event.paid_at,
+            updated_at=event.updated_at,
+            booking_status=event.booking_status,
         )
 
 

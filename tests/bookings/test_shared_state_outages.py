@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from graphql_api.app import create_app
-from graphql_api.assistant import in_process_executor
+from graphql_api.bootstrap import in_process_executor
 from graphql_api.settings import Settings
 from tests.bookings.harness import CREATE, PAY, World, live_settings, running_world
 from tests.bookings.saga import PASSENGER
@@ -65,7 +65,8 @@ async def test_a_whatsapp_traveller_hears_of_the_confirmation_after_redis_forgot
     async with running_world(whatsapp_settings(make_settings, private_redis.url)) as world:
         cloud = CloudApi(world)
         assert world.app is not None
-        execute = in_process_executor(world.app.state.executor, world.app.state.services)
+        services = world.app.state.services
+        execute = in_process_executor(world.app.state.executor, lambda: services)
         # The assistant books on the traveller's behalf, as in a conversation.
         offer_id = world.duffel.offer["data"]["id"]
         created = await execute(

@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from conversation.reading import parse
+from conversation.reading import Expecting, parse
 
 HERE = Path(__file__).parent
 BATCHES = sorted((HERE / "batches").glob("batch_*.jsonl"))
@@ -43,7 +43,7 @@ class Utterance:
     source: str
     line: int
     text: str
-    expecting: str | None
+    expecting: Expecting | None
     today: date
     intent: str
     slots: dict[str, Any]
@@ -60,7 +60,7 @@ def load(path: Path) -> list[Utterance]:
                 source=path.name,
                 line=number,
                 text=row["text"],
-                expecting=row["expecting"],
+                expecting=Expecting(row["expecting"]) if row["expecting"] else None,
                 today=date.fromisoformat(row["today"]),
                 intent=row["intent"],
                 slots=row["slots"],

@@ -50,7 +50,7 @@ def load_utterances() -> list[Utterance]:
             Utterance(
                 line=number,
                 text=row["text"],
-                expecting=row["expecting"],
+                expecting=Expecting(row["expecting"]) if row["expecting"] else None,
                 today=date.fromisoformat(row["today"]),
                 intent=Intent(row["intent"]),
                 slots=row["slots"],
@@ -151,7 +151,7 @@ def test_the_blind_batches_meet_the_goals(report_accuracy: list[str]) -> None:
     assert result.others_right >= 0.95 * result.others, "\n".join(result.misses)
 
 
-def read(text: str, expecting: str | None = None, today: date = TODAY) -> Slots:
+def read(text: str, expecting: Expecting | None = None, today: date = TODAY) -> Slots:
     return parse(text, today=today, expecting=expecting).slots
 
 
@@ -308,7 +308,7 @@ def test_good_morning_is_a_greeting_not_a_time() -> None:
 
 
 def test_a_weekday_name_is_a_name_when_names_are_asked_for() -> None:
-    slots = read("Monday Okon", expecting="passenger")
+    slots = read("Monday Okon", expecting=Expecting.PASSENGER)
     assert slots.departure_date is None
     assert slots.passenger == PassengerFields(
         full_name="Monday Okon", given_name="Monday", family_name="Okon"
@@ -316,19 +316,19 @@ def test_a_weekday_name_is_a_name_when_names_are_asked_for() -> None:
 
 
 def test_a_city_is_a_name_when_names_are_asked_for() -> None:
-    parsed = parse("Jos Danladi", today=TODAY, expecting="passenger")
+    parsed = parse("Jos Danladi", today=TODAY, expecting=Expecting.PASSENGER)
     assert parsed.intent is Intent.PASSENGER_DETAILS
     assert parsed.slots.destination is None
 
 
 def test_bare_numbers_are_choices_only_when_choices_are_shown() -> None:
-    assert parse("2", today=TODAY, expecting="selection").slots.selection == 2
+    assert parse("2", today=TODAY, expecting=Expecting.SELECTION).slots.selection == 2
     assert parse("2", today=TODAY).intent is Intent.UNKNOWN
-    assert parse("2", today=TODAY, expecting="passenger").slots.selection is None
+    assert parse("2", today=TODAY, expecting=Expecting.PASSENGER).slots.selection is None
 
 
 def test_a_new_search_is_heard_while_viewing_results() -> None:
-    parsed = parse("lagos to abuja tomorrow", today=TODAY, expecting="selection")
+    parsed = parse("lagos to abuja tomorrow", today=TODAY, expecting=Expecting.SELECTION)
     assert parsed.intent is Intent.SEARCH
     assert parsed.slots.selection is None
 
@@ -350,13 +350,13 @@ def test_explicit_intents_are_heard_in_every_state(
 
 
 def test_no_cancels_only_when_asked_to_confirm() -> None:
-    assert parse("no", today=TODAY, expecting="confirmation").intent is Intent.CANCEL
-    assert parse("no", today=TODAY, expecting="passenger").intent is Intent.UNKNOWN
+    assert parse("no", today=TODAY, expecting=Expecting.CONFIRMATION).intent is Intent.CANCEL
+    assert parse("no", today=TODAY, expecting=Expecting.PASSENGER).intent is Intent.UNKNOWN
 
 
 def test_stating_a_detail_is_an_edit_except_while_details_are_collected() -> None:
     assert parse("my email is a@b.co", today=TODAY).intent is Intent.EDIT
-    collecting = parse("my email is a@b.co", today=TODAY, expecting="passenger")
+    collecting = parse("my email is a@b.co", today=TODAY, expecting=Expecting.PASSENGER)
     assert collecting.intent is Intent.PASSENGER_DETAILS
     assert collecting.slots.edit_field is None
 

@@ -17,7 +17,7 @@ from integrations.ports.errors import UpstreamError, UpstreamUnavailable
 from integrations.ports.rates import RateTable, UnknownBaseCurrency
 from integrations.sandbox.rates import SandboxRates
 from integrations.state.cache import MemoryCache
-from resolvers.errors import BadUserInput, UpstreamErrorError, UpstreamUnavailableError
+from resolvers.errors import BadUserInput, UpstreamFailedError, UpstreamUnavailableError
 from resolvers.money import Money
 from resolvers.rates import ExchangeRate, RatesService
 from tests.helpers import FIXTURES
@@ -256,7 +256,7 @@ async def test_during_an_outage_the_provider_is_retried_each_minute_and_recovery
         ),
         (
             UpstreamError("open.er-api.com", "malformed body"),
-            UpstreamErrorError,
+            UpstreamFailedError,
             "unusable answer",
         ),
     ],

@@ -144,7 +144,7 @@ async def test_handoff_listing_checks_its_page_size(whatsapp: WhatsApp) -> None:
 
 
 async def test_the_cloud_api_version_is_v26(whatsapp: WhatsApp) -> None:
-    assert whatsapp.app.state.services.settings.whatsapp_api_url.endswith("/v26.0")
+    assert whatsapp.app.state.settings.whatsapp_api_url.endswith("/v26.0")
 
 
 async def test_a_far_search_with_no_flights_says_airlines_may_not_have_loaded_it(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from starlette.background import BackgroundTask
@@ -20,18 +20,10 @@ from integrations.whatsapp.inbound import parse_webhook, signature_matches
 log = logging.getLogger("sureflights.webhooks.whatsapp")
 
 
-class InboundHandler(Protocol):
-    """The conversation engine as the webhook sees it."""
-
-    async def handle(self, message: InboundMessage) -> None: ...
-
-    async def record_status(self, status: StatusUpdate) -> None: ...
-
-
 async def verify_subscription(request: Request) -> Response:
     """`GET /webhooks/whatsapp`: echo `hub.challenge` when Meta presents our verify token."""
     services: Services = request.app.state.services
-    expected = services.settings.whatsapp_verify_token
+    expected = services.secrets.whatsapp_verify_token
     params = request.query_params
     token = params.get("hub.verify_token")
     challenge = params.get("hub.challenge")
@@ -52,7 +44,7 @@ async def receive_events(request: Request) -> Response:
     services: Services = request.app.state.services
     body = await request.body()
     signature = request.headers.get("x-hub-signature-256")
-    if not signature_matches(services.settings.whatsapp_app_secret, body, signature):
+    if not signature_matches(services.secrets.whatsapp_app_secret, body, signature):
         log.warning("WhatsApp webhook with a bad or missing signature")
         return JSONResponse({"error": "invalid signature"}, status_code=401)
     try:
@@ -96,19 +88,10 @@ async def process_events(services: Services, payload: dict[str, Any]) -> None:
 
 
 async def _hand_over(services: Services, message: InboundMessage) -> None:
-    conversation: InboundHandler | None = services.conversation
-    if conversation is None:
-        log.warning(
-            "WhatsApp message left unanswered: no conversation engine is configured",
-            extra={"whatsapp_message_id": message.message_id},
-        )
-        return
     # The engine answers each message once, however often (and to whichever replica) Meta
     # delivers it.
-    await conversation.handle(message)
+    await services.conversation.handle(message)
 
 
 async def _record_status(services: Services, status: StatusUpdate) -> None:
-    conversation: InboundHandler | None = services.conversation
-    if conversation is not None:
-        await conversation.record_status(status)
+    await services.conversation.record_status(status)

@@ -45,7 +45,7 @@ async def readiness(services: Services) -> tuple[bool, dict[str, Any]]:
             "mode": "live" if services.shared.mode == "redis" else "in-process",
         },
     }
-    for name, mode in services.settings.upstream_modes().items():
+    for name, mode in services.modes.items():
         dependencies[name] = {"status": "ok" if mode == "sandbox" else "configured", "mode": mode}
     ready = all(d["status"] != "down" for d in dependencies.values())
     return ready, {"status": "ok" if ready else "unavailable", "dependencies": dependencies}
