@@ -16,11 +16,11 @@ from starlette.applications import Starlette
 
 from graphql_api.app import create_app
 from graphql_api.settings import Settings
-from tests.helpers import RecordedSleeps, free_port
-from tests.mongodb_server import database_url as mongo_database_url
-from tests.mongodb_server import drop_database, mongodb_server
-from tests.postgres_server import PrivateServer, RunDatabase, private_server, run_database
-from tests.redis_server import RedisServer, redis_server
+from tests.support.helpers import RecordedSleeps, free_port
+from tests.support.mongodb_server import database_url as mongo_database_url
+from tests.support.mongodb_server import drop_database, mongodb_server
+from tests.support.postgres_server import PrivateServer, RunDatabase, private_server, run_database
+from tests.support.redis_server import RedisServer, redis_server
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 from graphql_api.settings import Settings
 from tests.conversation.flows import Flow, Image, Pay, Say, Tap, Turn, When
-from tests.whatsapp.meta import (
+from tests.support.meta import (
     SUPPORT_CONTACT,
     TRAVELLER,
     WhatsApp,
