@@ -227,7 +227,7 @@ def audit(as_json: bool) -> None:
     import json
     import time
 
-    from graphql_api.app import saga_timings
+    from graphql_api.bootstrap import saga_timings
     from resolvers.reconciliation import audit_store
 
     settings = _settings_or_exit()

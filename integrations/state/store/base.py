@@ -141,6 +141,43 @@ class TrustedDocumentRecord:
 
 # Fields `transition` and `update` may change; identity, status, version and timestamps are the
 # repository's to manage. A `data` change merges its top-level keys into the stored `data`.
+@dataclass(frozen=True, kw_only=True)
+class NotificationRecord:
+    """One message to one traveller on one channel, in the notification outbox.
+
+    The id is `{booking}:{notice}:{channel}`, so a notice is queued once per channel however
+    often it is queued. A record is `pending` until a dispatcher claims it (`sending`, with a
+    lease), then `sent`, `pending` again with a later `next_attempt_at` after a failure worth
+    retrying, `failed` for good, or `skipped` (never sent, `detail` says why).
+    """
+
+    id: str
+    booking_reference: str
+    notice_id: str
+    kind: str
+    channel: str
+    recipient: str
+    status: str
+    next_attempt_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    attempts: int = 0
+    lease_until: datetime | None = None
+    sent_at: datetime | None = None
+    provider_id: str | None = None
+    error: str | None = None
+    """The provider's error of the last failed attempt."""
+    detail: str | None = None
+    """Why a record was skipped."""
+
+
+NOTIFICATION_PENDING = "pending"
+NOTIFICATION_SENDING = "sending"
+NOTIFICATION_SENT = "sent"
+NOTIFICATION_FAILED = "failed"
+NOTIFICATION_SKIPPED = "skipped"
+
+
 BOOKING_CHANGEABLE_FIELDS = frozenset(
     {
         "channel",
@@ -378,6 +415,46 @@ class IdempotencyRepository(Protocol):
         ...
 
 
+class NotificationRepository(Protocol):
+    """The notification outbox: what to send to whom, and what became of it."""
+
+    async def add(self, records: Sequence[NotificationRecord]) -> int:
+        """Store the records whose id is not there yet; how many were new."""
+        ...
+
+    async def claim_due(
+        self, now: datetime, *, lease: timedelta, limit: int
+    ) -> builtins.list[NotificationRecord]:
+        """Take up to `limit` records due by `now` (pending and due, or sending with a lapsed
+        lease) for this caller: each becomes `sending` until `now + lease`, its `attempts` one
+        more. Each record is taken by one caller only, across every replica."""
+        ...
+
+    async def finish(
+        self,
+        id: str,
+        *,
+        attempt: int,
+        status: str,
+        now: datetime,
+        provider_id: str | None = None,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> bool:
+        """Record the outcome of attempt number `attempt`: `sent`, `failed`, or `pending` again
+        at `next_attempt_at`. False when the record is no longer this attempt's (its lease
+        lapsed and another caller took it)."""
+        ...
+
+    async def list_for_booking(self, booking_reference: str) -> builtins.list[NotificationRecord]:
+        """Oldest first."""
+        ...
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest pending record falls due; None when none is pending."""
+        ...
+
+
 class Store(Protocol):
     """Every repository over one database."""
 
@@ -390,6 +467,7 @@ class Store(Protocol):
     processed_events: ProcessedEventRepository
     idempotency: IdempotencyRepository
     trusted_documents: TrustedDocumentRepository
+    notifications: NotificationRepository
 
     async def ping(self) -> None:
         """Return when the database answers; StoreUnavailable otherwise (also once closed)."""

@@ -16,6 +16,9 @@ from pymongo.write_concern import WriteConcern
 from integrations.state.store.base import (
     BOOKING_CHANGEABLE_FIELDS,
     NEW_CONVERSATION_STATE,
+    NOTIFICATION_PENDING,
+    NOTIFICATION_SENDING,
+    NOTIFICATION_SENT,
     PAYMENT_CHANGEABLE_FIELDS,
     ApiKeyRecord,
     ApiKeyRepository,
@@ -27,6 +30,8 @@ from integrations.state.store.base import (
     DuplicateKey,
     IdempotencyRecord,
     IdempotencyRepository,
+    NotificationRecord,
+    NotificationRepository,
     PaymentRecord,
     PaymentRepository,
     ProcessedEventRepository,
@@ -128,6 +133,15 @@ async def _create_indexes(database: AsyncDatabase[Document]) -> None:
     await database.get_collection("trusted_documents").create_indexes(
         # A document's id is the hash of its text: one document per id.
         [IndexModel([("id", ASCENDING)], unique=True)]
+    )
+    await database.get_collection("notifications").create_indexes(
+        [
+            # One record per booking, notice and channel.
+            IndexModel([("id", ASCENDING)], unique=True),
+            IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)]),
+            IndexModel([("status", ASCENDING), ("lease_until", ASCENDING)]),
+            IndexModel([("booking_reference", ASCENDING), ("created_at", ASCENDING)]),
+        ]
     )
 
 
@@ -506,6 +520,97 @@ class MongoTrustedDocumentRepository:
         return result.deleted_count == 1
 
 
+class MongoNotificationRepository:
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._collection = database.get_collection("notifications", write_concern=_MAJORITY)
+
+    async def add(self, records: Sequence[NotificationRecord]) -> int:
+        added = 0
+        for record in records:
+            try:
+                await self._collection.insert_one(_CODEC.encode(record))
+            except DuplicateKeyError:
+                continue
+            added += 1
+        return added
+
+    async def claim_due(
+        self, now: datetime, *, lease: timedelta, limit: int
+    ) -> builtins.list[NotificationRecord]:
+        stamp = _CODEC.encode_instant(now)
+        due = {
+            "$or": [
+                {"status": NOTIFICATION_PENDING, "next_attempt_at": {"$lte": stamp}},
+                {"status": NOTIFICATION_SENDING, "lease_until": {"$lte": stamp}},
+            ]
+        }
+        claimed: builtins.list[NotificationRecord] = []
+        # Each find-and-modify takes one record atomically: no two callers get the same one.
+        for _ in range(check_limit(limit)):
+            document = await self._collection.find_one_and_update(
+                due,
+                {
+                    "$set": {
+                        "status": NOTIFICATION_SENDING,
+                        "lease_until": _CODEC.encode_instant(now + lease),
+                        "updated_at": stamp,
+                    },
+                    "$inc": {"attempts": 1},
+                },
+                sort=[("next_attempt_at", ASCENDING), ("id", ASCENDING)],
+                return_document=ReturnDocument.AFTER,
+            )
+            if document is None:
+                break
+            claimed.append(_CODEC.decode(NotificationRecord, document))
+        return claimed
+
+    async def finish(
+        self,
+        id: str,
+        *,
+        attempt: int,
+        status: str,
+        now: datetime,
+        provider_id: str | None = None,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> bool:
+        stamp = _CODEC.encode_instant(now)
+        changes: dict[str, Any] = {
+            "status": status,
+            "lease_until": None,
+            "updated_at": stamp,
+            "error": error,
+        }
+        if provider_id is not None:
+            changes["provider_id"] = provider_id
+        if next_attempt_at is not None:
+            changes["next_attempt_at"] = _CODEC.encode_instant(next_attempt_at)
+        if status == NOTIFICATION_SENT:
+            changes["sent_at"] = stamp
+        result = await self._collection.update_one(
+            {"id": id, "status": NOTIFICATION_SENDING, "attempts": attempt}, {"$set": changes}
+        )
+        return result.modified_count == 1
+
+    async def list_for_booking(self, booking_reference: str) -> builtins.list[NotificationRecord]:
+        cursor = self._collection.find({"booking_reference": booking_reference}).sort(
+            [("created_at", ASCENDING), ("id", ASCENDING)]
+        )
+        return [_CODEC.decode(NotificationRecord, document) async for document in cursor]
+
+    async def next_due(self) -> datetime | None:
+        document = await self._collection.find_one(
+            {"status": NOTIFICATION_PENDING}, sort=[("next_attempt_at", ASCENDING)]
+        )
+        return (
+            None
+            if document is None
+            else _CODEC.decode(NotificationRecord, document).next_attempt_at
+        )
+
+
 class MongoStore:
     """Every repository over one MongoDB database."""
 
@@ -521,6 +626,7 @@ class MongoStore:
         self.processed_events: ProcessedEventRepository = MongoProcessedEventRepository(database)
         self.idempotency: IdempotencyRepository = MongoIdempotencyRepository(database)
         self.trusted_documents: TrustedDocumentRepository = MongoTrustedDocumentRepository(database)
+        self.notifications: NotificationRepository = MongoNotificationRepository(database)
 
     @classmethod
     async def open(cls, url: str, *, database_name: str | None = None) -> MongoStore:

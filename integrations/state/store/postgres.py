@@ -68,6 +68,8 @@ from integrations.state.store.base import (
     DuplicateKey,
     IdempotencyRecord,
     IdempotencyRepository,
+    NotificationRecord,
+    NotificationRepository,
     PaymentRecord,
     PaymentRepository,
     ProcessedEventRepository,
@@ -285,6 +287,39 @@ MIGRATIONS: tuple[Migration, ...] = (
                 created_at timestamptz NOT NULL
             )
             """,
+        ),
+    ),
+    Migration(
+        4,
+        "the notification outbox",
+        (
+            """
+            CREATE TABLE notifications (
+                id text COLLATE "C" PRIMARY KEY,
+                booking_reference text COLLATE "C" NOT NULL,
+                notice_id text NOT NULL,
+                kind text NOT NULL,
+                channel text NOT NULL,
+                recipient text NOT NULL,
+                status text COLLATE "C" NOT NULL
+                    CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'skipped')),
+                attempts integer NOT NULL,
+                next_attempt_at timestamptz NOT NULL,
+                lease_until timestamptz,
+                sent_at timestamptz,
+                provider_id text,
+                error text,
+                detail text,
+                created_at timestamptz NOT NULL,
+                updated_at timestamptz NOT NULL
+            )
+            """,
+            "CREATE INDEX notifications_due ON notifications (next_attempt_at, id) "
+            "WHERE status = 'pending'",
+            "CREATE INDEX notifications_leased ON notifications (lease_until) "
+            "WHERE status = 'sending'",
+            "CREATE INDEX notifications_by_booking ON notifications "
+            "(booking_reference, created_at, id)",
         ),
     ),
 )
@@ -944,6 +979,92 @@ class PostgresTrustedDocumentRepository:
         return removed == 1
 
 
+_NOTIFICATION_COLUMNS = _select_list(NotificationRecord)
+
+
+class PostgresNotificationRepository:
+    def __init__(self, db: _Database) -> None:
+        self._db = db
+        self._insert = _insert_sql("notifications", NotificationRecord).replace(
+            " RETURNING ", " ON CONFLICT (id) DO NOTHING RETURNING ", 1
+        )
+
+    async def add(self, records: Sequence[NotificationRecord]) -> int:
+        added = 0
+        for record in records:
+            rows = await self._db.fetch(self._insert, _CODEC.encode(record), write=True)
+            added += len(rows)
+        return added
+
+    async def claim_due(
+        self, now: datetime, *, lease: timedelta, limit: int
+    ) -> builtins.list[NotificationRecord]:
+        stamp = _CODEC.encode_instant(now)
+        # SKIP LOCKED: concurrent dispatchers each take different records, none waits.
+        rows = await self._db.fetch(
+            "UPDATE notifications SET status = 'sending', lease_until = %s, "  # noqa: S608
+            "attempts = attempts + 1, updated_at = %s WHERE id IN ("
+            "SELECT id FROM notifications WHERE (status = 'pending' AND next_attempt_at <= %s) "
+            "OR (status = 'sending' AND lease_until <= %s) ORDER BY next_attempt_at, id "
+            f"LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {_NOTIFICATION_COLUMNS}",
+            [_CODEC.encode_instant(now + lease), stamp, stamp, stamp, check_limit(limit)],
+            write=True,
+        )
+        claimed = [_CODEC.decode(NotificationRecord, row) for row in rows]
+        return sorted(claimed, key=lambda r: (r.next_attempt_at, r.id))
+
+    async def finish(
+        self,
+        id: str,
+        *,
+        attempt: int,
+        status: str,
+        now: datetime,
+        provider_id: str | None = None,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> bool:
+        if _unmatchable(id):
+            return False
+        stamp = _CODEC.encode_instant(now)
+        done = await self._db.rowcount(
+            "UPDATE notifications SET status = %s, lease_until = NULL, updated_at = %s, "
+            "provider_id = COALESCE(%s, provider_id), error = %s, "
+            "next_attempt_at = COALESCE(%s, next_attempt_at), "
+            "sent_at = CASE WHEN %s = 'sent' THEN %s ELSE sent_at END "
+            "WHERE id = %s AND status = 'sending' AND attempts = %s",
+            [
+                status,
+                stamp,
+                provider_id,
+                error,
+                _CODEC.encode_instant(next_attempt_at) if next_attempt_at else None,
+                status,
+                stamp,
+                id,
+                attempt,
+            ],
+        )
+        return done == 1
+
+    async def list_for_booking(self, booking_reference: str) -> builtins.list[NotificationRecord]:
+        if _unmatchable(booking_reference):
+            return []
+        rows = await self._db.fetch(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "  # noqa: S608
+            "WHERE booking_reference = %s ORDER BY created_at, id",
+            [booking_reference],
+        )
+        return [_CODEC.decode(NotificationRecord, row) for row in rows]
+
+    async def next_due(self) -> datetime | None:
+        rows = await self._db.fetch(
+            "SELECT next_attempt_at FROM notifications WHERE status = 'pending' "
+            "ORDER BY next_attempt_at LIMIT 1"
+        )
+        return rows[0]["next_attempt_at"] if rows else None
+
+
 # --- opening ----------------------------------------------------------------------------------
 
 
@@ -1022,6 +1143,7 @@ class PostgresStore:
         self.processed_events: ProcessedEventRepository = PostgresProcessedEventRepository(db)
         self.idempotency: IdempotencyRepository = PostgresIdempotencyRepository(db)
         self.trusted_documents: TrustedDocumentRepository = PostgresTrustedDocumentRepository(db)
+        self.notifications: NotificationRepository = PostgresNotificationRepository(db)
 
     @classmethod
     async def open(

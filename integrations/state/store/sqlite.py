@@ -29,6 +29,8 @@ from integrations.state.store.base import (
     DuplicateKey,
     IdempotencyRecord,
     IdempotencyRepository,
+    NotificationRecord,
+    NotificationRepository,
     PaymentRecord,
     PaymentRepository,
     ProcessedEventRepository,
@@ -155,6 +157,28 @@ CREATE TABLE IF NOT EXISTS trusted_documents (
     canonical_id TEXT,
     created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS notifications (
+    id TEXT PRIMARY KEY,
+    booking_reference TEXT NOT NULL,
+    notice_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at TEXT NOT NULL,
+    lease_until TEXT,
+    sent_at TEXT,
+    provider_id TEXT,
+    error TEXT,
+    detail TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notifications_due ON notifications (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS notifications_leased ON notifications (status, lease_until);
+CREATE INDEX IF NOT EXISTS notifications_by_booking
+    ON notifications (booking_reference, created_at, id);
 COMMIT;
 """
 
@@ -623,6 +647,87 @@ class SqliteIdempotencyRepository:
         return len(rows)
 
 
+class SqliteNotificationRepository:
+    def __init__(self, db: _Connections) -> None:
+        self._db = db
+
+    async def add(self, records: Sequence[NotificationRecord]) -> int:
+        added = 0
+        for record in records:
+            values = _CODEC.encode(record)
+            columns = ", ".join(values)
+            rows = await self._db.write(
+                f"INSERT INTO notifications ({columns}) "  # noqa: S608 - the record's fields
+                f"VALUES ({', '.join(':' + name for name in values)}) "
+                "ON CONFLICT (id) DO NOTHING RETURNING id",
+                values,
+            )
+            added += len(rows)
+        return added
+
+    async def claim_due(
+        self, now: datetime, *, lease: timedelta, limit: int
+    ) -> builtins.list[NotificationRecord]:
+        stamp = _CODEC.encode_instant(now)
+        # One statement: SQLite runs writes one at a time, so no two callers take a record.
+        rows = await self._db.write(
+            "UPDATE notifications SET status = 'sending', lease_until = ?, "
+            "attempts = attempts + 1, updated_at = ? WHERE id IN ("
+            "SELECT id FROM notifications WHERE (status = 'pending' AND next_attempt_at <= ?) "
+            "OR (status = 'sending' AND lease_until <= ?) ORDER BY next_attempt_at, id LIMIT ?"
+            ") RETURNING *",
+            [_CODEC.encode_instant(now + lease), stamp, stamp, stamp, check_limit(limit)],
+        )
+        claimed = [_CODEC.decode(NotificationRecord, row) for row in rows]
+        return sorted(claimed, key=lambda r: (r.next_attempt_at, r.id))
+
+    async def finish(
+        self,
+        id: str,
+        *,
+        attempt: int,
+        status: str,
+        now: datetime,
+        provider_id: str | None = None,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> bool:
+        stamp = _CODEC.encode_instant(now)
+        rows = await self._db.write(
+            "UPDATE notifications SET status = ?, lease_until = NULL, updated_at = ?, "
+            "provider_id = COALESCE(?, provider_id), error = ?, "
+            "next_attempt_at = COALESCE(?, next_attempt_at), "
+            "sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END "
+            "WHERE id = ? AND status = 'sending' AND attempts = ? RETURNING id",
+            [
+                status,
+                stamp,
+                provider_id,
+                error,
+                _CODEC.encode_instant(next_attempt_at) if next_attempt_at else None,
+                status,
+                stamp,
+                id,
+                attempt,
+            ],
+        )
+        return bool(rows)
+
+    async def list_for_booking(self, booking_reference: str) -> builtins.list[NotificationRecord]:
+        rows = await self._db.read(
+            "SELECT * FROM notifications WHERE booking_reference = ? ORDER BY created_at, id",
+            [booking_reference],
+        )
+        return [_CODEC.decode(NotificationRecord, row) for row in rows]
+
+    async def next_due(self) -> datetime | None:
+        rows = await self._db.read(
+            "SELECT MIN(next_attempt_at) AS due FROM notifications WHERE status = 'pending'"
+        )
+        due = rows[0]["due"] if rows else None
+        return None if due is None else _CODEC.decode_datetime(due)
+
+
 async def _migrate(writer: aiosqlite.Connection) -> None:
     """Bring a database file written by an earlier version up to the current columns."""
     await writer.execute_fetchall("BEGIN IMMEDIATE")
@@ -709,6 +814,7 @@ class SqliteStore:
         self.processed_events: ProcessedEventRepository = SqliteProcessedEventRepository(db)
         self.idempotency: IdempotencyRepository = SqliteIdempotencyRepository(db)
         self.trusted_documents: TrustedDocumentRepository = SqliteTrustedDocumentRepository(db)
+        self.notifications: NotificationRepository = SqliteNotificationRepository(db)
 
     @classmethod
     async def open(cls, path: str) -> SqliteStore:

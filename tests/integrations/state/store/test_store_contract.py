@@ -998,3 +998,116 @@ async def test_trusted_documents_are_seen_by_another_store_on_the_same_database(
     await writer.trusted_documents.add(make_trusted_document("doc-1"))
 
     assert await reader.trusted_documents.get("doc-1") == make_trusted_document("doc-1")
+
+
+# --- The notification outbox ---------------------------------------------------------------
+
+
+def make_notification(id: str = "SF-0001:confirmation:email", **overrides: Any) -> Any:
+    from integrations.state.store import NotificationRecord
+
+    values: dict[str, Any] = {
+        "id": id,
+        "booking_reference": id.split(":")[0],
+        "notice_id": "confirmation",
+        "kind": "confirmation",
+        "channel": id.rsplit(":", 1)[-1],
+        "recipient": "adaeze@example.com",
+        "status": "pending",
+        "next_attempt_at": T0,
+        "created_at": T0,
+        "updated_at": T0,
+    }
+    return NotificationRecord(**{**values, **overrides})
+
+
+async def test_a_notification_is_queued_once_per_id(store: Store) -> None:
+    first = make_notification()
+    assert await store.notifications.add([first, make_notification("SF-0001:confirmation:sms")])
+    again = make_notification(recipient="someone-else@example.com")
+    assert await store.notifications.add([again]) == 0
+    listed = await store.notifications.list_for_booking("SF-0001")
+    assert [(n.id, n.recipient) for n in listed] == [
+        ("SF-0001:confirmation:email", "adaeze@example.com"),
+        ("SF-0001:confirmation:sms", "adaeze@example.com"),
+    ]
+    assert await store.notifications.list_for_booking("SF-0002") == []
+
+
+async def test_due_notifications_are_claimed_once_with_a_lease(store: Store) -> None:
+    await store.notifications.add(
+        [
+            make_notification("SF-0001:a:email", next_attempt_at=T0),
+            make_notification("SF-0001:b:email", next_attempt_at=T0 + MINUTE),
+            make_notification("SF-0001:c:email", next_attempt_at=T0 + 10 * MINUTE),
+            make_notification("SF-0001:d:email", status="skipped", detail="no address"),
+        ]
+    )
+    assert await store.notifications.next_due() == T0
+    claimed = await store.notifications.claim_due(T0 + MINUTE, lease=5 * MINUTE, limit=10)
+    assert [(n.id, n.status, n.attempts) for n in claimed] == [
+        ("SF-0001:a:email", "sending", 1),
+        ("SF-0001:b:email", "sending", 1),
+    ]
+    assert claimed[0].lease_until == T0 + 6 * MINUTE
+    # Taken: nobody else gets them while the lease holds, however many ask at once.
+    others = await asyncio.gather(
+        *(store.notifications.claim_due(T0 + 2 * MINUTE, lease=MINUTE, limit=10) for _ in range(4))
+    )
+    assert [n for batch in others for n in batch] == []
+    assert await store.notifications.next_due() == T0 + 10 * MINUTE
+
+
+async def test_concurrent_claims_never_take_one_record_twice(store: Store) -> None:
+    records = [make_notification(f"SF-0001:n{i:02d}:email") for i in range(30)]
+    await store.notifications.add(records)
+    batches = await asyncio.gather(
+        *(store.notifications.claim_due(T0, lease=MINUTE, limit=7) for _ in range(6))
+    )
+    taken = [n.id for batch in batches for n in batch]
+    assert len(taken) == len(set(taken)) == 30
+
+
+async def test_a_lapsed_lease_lets_another_caller_take_the_record_and_the_first_one_loses(
+    store: Store,
+) -> None:
+    await store.notifications.add([make_notification()])
+    [first] = await store.notifications.claim_due(T0, lease=MINUTE, limit=1)
+    [second] = await store.notifications.claim_due(T0 + 2 * MINUTE, lease=MINUTE, limit=1)
+    assert (first.attempts, second.attempts) == (1, 2)
+    # The first caller's outcome no longer counts; the second caller's does.
+    assert not await store.notifications.finish(
+        first.id, attempt=1, status="sent", now=T0 + 3 * MINUTE, provider_id="late"
+    )
+    assert await store.notifications.finish(
+        second.id, attempt=2, status="sent", now=T0 + 3 * MINUTE, provider_id="msg-1"
+    )
+    [stored] = await store.notifications.list_for_booking("SF-0001")
+    assert (stored.status, stored.provider_id, stored.sent_at, stored.lease_until) == (
+        "sent",
+        "msg-1",
+        T0 + 3 * MINUTE,
+        None,
+    )
+    assert await store.notifications.next_due() is None
+
+
+async def test_a_failed_attempt_is_retried_later_with_the_providers_error(store: Store) -> None:
+    await store.notifications.add([make_notification()])
+    [claimed] = await store.notifications.claim_due(T0, lease=MINUTE, limit=1)
+    assert await store.notifications.finish(
+        claimed.id,
+        attempt=1,
+        status="pending",
+        now=T0,
+        error="421 try again later",
+        next_attempt_at=T0 + 5 * MINUTE,
+    )
+    assert await store.notifications.claim_due(T0 + 4 * MINUTE, lease=MINUTE, limit=1) == []
+    [again] = await store.notifications.claim_due(T0 + 5 * MINUTE, lease=MINUTE, limit=1)
+    assert (again.attempts, again.error) == (2, "421 try again later")
+    assert await store.notifications.finish(
+        again.id, attempt=2, status="failed", now=T0 + 5 * MINUTE, error="550 no such user"
+    )
+    [stored] = await store.notifications.list_for_booking("SF-0001")
+    assert (stored.status, stored.error, stored.sent_at) == ("failed", "550 no such user", None)
