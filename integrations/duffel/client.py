@@ -19,6 +19,8 @@ from pydantic import (
 )
 
 from integrations.duffel.wire import (
+    AIRLINE_CHANGE,
+    AIRLINE_CHANGES,
     CANCELLATION,
     OBJECTS,
     OFFER,
@@ -33,6 +35,7 @@ from integrations.duffel.wire import (
     WireOrder,
     WireOrderPage,
     WirePlace,
+    airline_change_from_wire,
     decimal_text,
     offer_from_wire,
     order_from_wire,
@@ -42,6 +45,7 @@ from integrations.duffel.wire import (
 from integrations.ports.airline import (
     BOOKING_METADATA_KEY,
     CORRELATION_METADATA_KEY,
+    AirlineChangeInfo,
     Order,
     OrderCancellation,
     OrderPage,
@@ -452,6 +456,30 @@ class DuffelClient:
             _Call("POST", path, timeout=self._default_timeout, retry=Idempotency.UNSENT_ONLY)
         )
         return self._created(answer, CANCELLATION, "cancellation").data
+
+    async def list_airline_changes(self, order_id: str) -> list[AirlineChangeInfo]:
+        """`GET /air/airline_initiated_changes?order_id=`: the airline's changes to the order."""
+        answer = await self._send(
+            _Call(
+                "GET",
+                "/air/airline_initiated_changes",
+                timeout=self._default_timeout,
+                retry=Idempotency.IDEMPOTENT,
+                params={"order_id": _path_id(order_id, "order_id")},
+            )
+        )
+        wire = self._read(answer, AIRLINE_CHANGES).data
+        return self._map(answer, lambda: [airline_change_from_wire(w) for w in wire])
+
+    async def accept_airline_change(self, change_id: str) -> AirlineChangeInfo:
+        """`POST /air/airline_initiated_changes/{id}/actions/accept`: the traveller takes the
+        new times. Accepting twice is harmless, so a lost answer may be asked again."""
+        path = f"/air/airline_initiated_changes/{_path_id(change_id, 'change_id')}/actions/accept"
+        answer = await self._send(
+            _Call("POST", path, timeout=self._default_timeout, retry=Idempotency.IDEMPOTENT)
+        )
+        wire = self._read(answer, AIRLINE_CHANGE).data
+        return self._map(answer, lambda: airline_change_from_wire(wire))
 
     # --- Plumbing -----------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from pydantic import (
 
 from integrations import places
 from integrations.ports.airline import (
+    AirlineChangeInfo,
     Order,
     OrderCancellation,
     OrderPassenger,
@@ -108,6 +109,8 @@ class WireSegment(Wire):
     marketing_carrier_flight_number: str
     operating_carrier: WireAirline | None = None
     aircraft: WireAircraft | None = None
+    origin_terminal: str | None = None
+    destination_terminal: str | None = None
 
 
 class WireSlice(Wire):
@@ -208,6 +211,21 @@ OBJECTS = Envelope[list[dict[str, Any]]]
 PAYMENT = Envelope[OrderPayment]
 CANCELLATION = Envelope[OrderCancellation]
 ORDER = Envelope[WireOrder]
+
+
+class WireAirlineChange(Wire):
+    id: str
+    order_id: str
+    added: list[WireSlice] = Field(default_factory=list)
+    removed: list[WireSlice] = Field(default_factory=list)
+    available_actions: list[str] = Field(default_factory=list)
+    action_taken: str | None = None
+    action_taken_at: _Instant | None = None
+    created_at: _Instant
+
+
+AIRLINE_CHANGE = Envelope[WireAirlineChange]
+AIRLINE_CHANGES = Envelope[list[WireAirlineChange]]
 
 
 class WireErrorSource(Wire):
@@ -357,6 +375,8 @@ def _segment(segment: WireSegment) -> Segment:
         operating_carrier=_carrier(segment.operating_carrier or marketing),
         flight_number=flight_number(marketing.iata_code, segment.marketing_carrier_flight_number),
         aircraft=segment.aircraft.name if segment.aircraft else None,
+        origin_terminal=segment.origin_terminal or None,
+        destination_terminal=segment.destination_terminal or None,
     )
 
 
@@ -492,3 +512,16 @@ def search_body(request: SearchRequest) -> dict[str, Any]:
 def decimal_text(amount: Decimal) -> str:
     # Duffel reads amounts as decimal strings; never send an exponent such as "1E+2".
     return format(amount, "f")
+
+
+def airline_change_from_wire(wire: WireAirlineChange) -> AirlineChangeInfo:
+    return AirlineChangeInfo(
+        id=wire.id,
+        order_id=wire.order_id,
+        added=[_slice(s) for s in wire.added],
+        removed=[_slice(s) for s in wire.removed],
+        available_actions=list(wire.available_actions),
+        action_taken=wire.action_taken,
+        action_taken_at=wire.action_taken_at,
+        created_at=wire.created_at,
+    )

@@ -133,6 +133,21 @@ class OrderPassengerInput(BaseModel):
     infant_passenger_id: str | None = None
 
 
+class AirlineChangeInfo(_Frozen):
+    """A change the airline made to an order (Duffel's airline-initiated change): the slices as
+    they are now (`added`) against those they replaced (`removed`), and what may be done."""
+
+    id: str
+    order_id: str
+    added: list[Slice]
+    removed: list[Slice]
+    # accept, cancel, change, update (update: Duffel cannot act for us; a person must).
+    available_actions: list[str] = Field(default_factory=list)
+    action_taken: str | None = None
+    action_taken_at: datetime | None = None
+    created_at: datetime
+
+
 class AirlineOrders(Protocol):
     async def create_order(
         self,
@@ -167,3 +182,11 @@ class AirlineOrders(Protocol):
     async def create_order_cancellation(self, order_id: str) -> OrderCancellation: ...
 
     async def confirm_order_cancellation(self, cancellation_id: str) -> OrderCancellation: ...
+
+    async def list_airline_changes(self, order_id: str) -> list[AirlineChangeInfo]:
+        """Every change the airline made to the order; an empty list positively means none."""
+        ...
+
+    async def accept_airline_change(self, change_id: str) -> AirlineChangeInfo:
+        """Accept the new times; raises `UpstreamRejected` when the change cannot be accepted."""
+        ...

@@ -58,6 +58,9 @@ class Segment(_Model):
     operating_carrier: Carrier
     flight_number: str
     aircraft: str | None = None
+    # The terminals, when the airline says.
+    origin_terminal: str | None = None
+    destination_terminal: str | None = None
 
 
 class Slice(_Model):

@@ -122,3 +122,17 @@ class WhatsAppSender(Protocol):
         """Blue ticks on the traveller's message; `typing` also shows "typing…" until the next
         reply (or 25 seconds)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeMessage:
+    """A notice for a traveller on WhatsApp, both ways it may go: the free-form `text` inside
+    the 24-hour window, the approved `template` outside it."""
+
+    booking_reference: str
+    text: str
+    template: TemplateMessage
+    change_id: str | None = None
+    """An airline change the traveller is asked to answer (keep the new times, or cancel)."""
+    session: str | None = None
+    """What it means for the conversation: "confirmed" (the booking is), "ended" (it is over)."""

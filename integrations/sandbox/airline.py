@@ -17,6 +17,7 @@ from typing import Literal
 from integrations.ports.airline import (
     BOOKING_METADATA_KEY,
     CORRELATION_METADATA_KEY,
+    AirlineChangeInfo,
     Order,
     OrderCancellation,
     OrderPassenger,
@@ -225,6 +226,72 @@ class SandboxAirline:
                 ORDER_TTL_SECONDS,
             )
             return confirmed
+
+    async def list_airline_changes(self, order_id: str) -> list[AirlineChangeInfo]:
+        raw = await self._store.get(f"sandbox-airline:changes:{order_id}")
+        if raw is None:
+            return []
+        return [AirlineChangeInfo.model_validate(item) for item in json.loads(raw)]
+
+    async def accept_airline_change(self, change_id: str) -> AirlineChangeInfo:
+        async with self._lock:
+            order_id = await self._store.get(f"sandbox-airline:change-order:{change_id}")
+            if order_id is None:
+                raise UpstreamRejected(UPSTREAM, "no such airline change", field="id")
+            changes = await self.list_airline_changes(order_id.decode())
+            change = next(c for c in changes if c.id == change_id)
+            if change.action_taken is None:
+                change = change.model_copy(
+                    update={"action_taken": "accepted", "action_taken_at": self._clock()}
+                )
+                await self._save_changes(
+                    order_id.decode(), [change if c.id == change_id else c for c in changes]
+                )
+            elif change.action_taken != "accepted":
+                raise UpstreamRejected(UPSTREAM, f"the change was {change.action_taken}")
+            return change
+
+    async def delay_flights(self, order_id: str, minutes: int) -> AirlineChangeInfo:
+        """The sandbox's airline moves every flight of the order by `minutes`, as an airline
+        rescheduling would: the change Duffel would report, for trying the whole flow."""
+        order = await self.get_order(order_id)
+        shift = timedelta(minutes=minutes)
+        moved = [
+            s.model_copy(
+                update={
+                    "segments": [
+                        g.model_copy(
+                            update={
+                                "id": f"{g.id}_moved",
+                                "departing_at": g.departing_at + shift,
+                                "arriving_at": g.arriving_at + shift,
+                            }
+                        )
+                        for g in s.segments
+                    ]
+                }
+            )
+            for s in order.slices
+        ]
+        change = AirlineChangeInfo(
+            id=f"aic_sandbox_{secrets.token_hex(8)}",
+            order_id=order_id,
+            added=moved,
+            removed=list(order.slices),
+            available_actions=["accept", "cancel"],
+            created_at=self._clock(),
+        )
+        async with self._lock:
+            await self._save_changes(order_id, [*await self.list_airline_changes(order_id), change])
+            await self._store.set(
+                f"sandbox-airline:change-order:{change.id}", order_id.encode(), ORDER_TTL_SECONDS
+            )
+        await self._save(order.model_copy(update={"slices": moved}))
+        return change
+
+    async def _save_changes(self, order_id: str, changes: list[AirlineChangeInfo]) -> None:
+        body = json.dumps([c.model_dump(mode="json") for c in changes]).encode()
+        await self._store.set(f"sandbox-airline:changes:{order_id}", body, ORDER_TTL_SECONDS)
 
     async def _refund_for(self, order: Order) -> Decimal:
         """What the fare rules return: the total less the penalty when refundable, else nothing."""
