@@ -95,3 +95,41 @@ def listing_scope(caller: Caller) -> str | None:
 def may_introspect(caller: Caller) -> bool:
     """Whether the caller may read the schema by introspection where it is restricted."""
     return caller.kind in (CallerKind.PARTNER, CallerKind.ADMIN, CallerKind.INTERNAL)
+
+
+def whatsapp_numbers_of(booking: BookingRecord) -> set[str]:
+    """The WhatsApp numbers (digits only) the booking's traveller may write from: the number the
+    booking was made from, and the lead passenger's phone."""
+    numbers = set()
+    contact = booking.data.get("contact") or {}
+    if isinstance(contact.get("whatsapp"), str):
+        numbers.add("".join(ch for ch in contact["whatsapp"] if ch.isdigit()))
+    passengers = booking.data.get("passengers") or []
+    if passengers and isinstance(passengers[0].get("phone_number"), str):
+        numbers.add("".join(ch for ch in passengers[0]["phone_number"] if ch.isdigit()))
+    return numbers - {""}
+
+
+def may_act(caller: Caller, booking: BookingRecord) -> bool:
+    """Whether the caller may answer for the booking (an airline change, its notifications):
+    whoever may read it, and the assistant for the traveller writing from the booking's number."""
+    if can_read(caller, booking):
+        return True
+    return (
+        caller.kind is CallerKind.INTERNAL
+        and caller.whatsapp_id is not None
+        and caller.whatsapp_id.lstrip("+") in whatsapp_numbers_of(booking)
+    )
+
+
+def require_may_act(caller: Caller, booking: BookingRecord | None, reference: str) -> BookingRecord:
+    """The booking, when the caller may answer for it; otherwise an error that reveals nothing."""
+    if caller.kind is CallerKind.ANONYMOUS:
+        raise Unauthenticated("Send the booking's access token (Authorization: Bearer ...).")
+    if booking is None:
+        if caller.kind is CallerKind.ADMIN:
+            raise NotFound(f"No booking {reference}.")
+        raise Forbidden("This booking is not yours.")
+    if not may_act(caller, booking):
+        raise Forbidden("This booking is not yours.")
+    return booking

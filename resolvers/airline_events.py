@@ -14,13 +14,13 @@ from integrations.ports.airline import (
     CORRELATION_METADATA_KEY,
 )
 from integrations.state.store import BookingRecord
-from resolvers.events import BookingEventKind
-from resolvers.ledger import AirlineChange, Ledger
+from resolvers.airline_changes import record_changes
+from resolvers.ledger import Ledger
 from resolvers.lifecycle import OrderState
 from resolvers.order_lookups import look_up, record_look_up
 from resolvers.orders import record_found
 from resolvers.plan import record
-from resolvers.saga import Change, SagaDeps, announce, tell
+from resolvers.saga import Change, SagaDeps, tell
 
 log = logging.getLogger("sureflights.orders")
 
@@ -125,60 +125,16 @@ async def _hold_paid(deps: SagaDeps, obj: Mapping[str, Any]) -> str:
 
 
 async def _airline_change(deps: SagaDeps, event: Mapping[str, Any], obj: Mapping[str, Any]) -> str:
-    order_id = obj.get("order_id") or (obj.get("order") or {}).get("id")
+    # API v2 events name the order (`id`) and the change (`aic_id`); the change itself is read
+    # from the airline, which is also how the reconciler finds changes whose event was lost.
+    order_id = obj.get("order_id") or obj.get("id")
     booking = (
         await deps.store.bookings.get_by_airline_order(order_id)
         if isinstance(order_id, str)
         else None
     )
-    if booking is None:
+    if booking is None or not isinstance(order_id, str):
         return "change to no booking of ours"
-    change_id = str(obj.get("id") or event.get("id"))
-
-    def decide(current: BookingRecord, ledger: Ledger, now: datetime) -> Change | None:
-        if any(c.id == change_id for c in ledger.airline_changes):
-            return None
-        ledger.airline_changes.append(
-            AirlineChange(
-                id=change_id,
-                order_id=order_id if isinstance(order_id, str) else None,
-                detected_at=now,
-                summary=_change_summary(obj),
-                data=_trimmed(obj),
-            )
-        )
-        ledger.note(now, "webhook:duffel", "airline.change_detected", change_id)
-        return Change()
-
-    written = await record(deps, booking.reference, decide)
-    if written.wrote:
-        log.warning(
-            "the airline changed an issued order",
-            extra={"booking": booking.reference, "change": change_id},
-        )
-        await announce(deps, written.after, BookingEventKind.AIRLINE_CHANGE, change=change_id)
-    return "airline change recorded"
-
-
-def _change_summary(obj: Mapping[str, Any]) -> str:
-    added, removed = obj.get("added"), obj.get("removed")
-    added_count = len(added) if isinstance(added, list) else 0
-    removed_count = len(removed) if isinstance(removed, list) else 0
-    if not (added_count or removed_count):
-        return ""
-    return f"{removed_count} slice(s) replaced by {added_count}"
-
-
-def _trimmed(value: Any, depth: int = 0) -> Any:
-    """A JSON copy of the airline's change, bounded so one event cannot bloat the booking."""
-    if depth > 6:
-        return None
-    if isinstance(value, Mapping):
-        return {str(k): _trimmed(v, depth + 1) for k, v in list(value.items())[:50]}
-    if isinstance(value, list):
-        return [_trimmed(v, depth + 1) for v in value[:20]]
-    if isinstance(value, str):
-        return value[:500]
-    if isinstance(value, bool | int | float) or value is None:
-        return value
-    return str(value)[:500]
+    infos = await deps.airline.list_airline_changes(order_id)
+    recorded = await record_changes(deps, booking.reference, infos, source="webhook:duffel")
+    return f"{len(recorded)} airline change(s) recorded"

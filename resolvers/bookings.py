@@ -17,8 +17,8 @@ from typing import Any
 
 from integrations.state.ratelimit import RateLimiter, RatePolicy
 from integrations.state.store import BookingRecord
-from resolvers import cancellations, order_records, orders, reconciliation
-from resolvers.access import Caller, CallerKind, listing_scope, require_access
+from resolvers import airline_changes, cancellations, order_records, orders, reconciliation
+from resolvers.access import Caller, CallerKind, listing_scope, require_access, require_may_act
 from resolvers.auth import issue_traveller_token
 from resolvers.errors import (
     BadUserInput,
@@ -225,6 +225,59 @@ class Bookings:
         if booking.status == BookingStatus.CANCELLED:
             return booking
         raise Conflict(f"A {booking.status} booking cannot be cancelled.", status=booking.status)
+
+    # --- The airline's changes, and what the traveller hears ----------------------------
+
+    async def accept_airline_change(
+        self, caller: Caller, reference: str, change_id: str
+    ) -> BookingRecord:
+        return await airline_changes.accept(
+            self.deps, caller, reference, change_id, source=_source(caller)
+        )
+
+    async def cancel_for_airline_change(
+        self, caller: Caller, reference: str, change_id: str
+    ) -> BookingRecord:
+        source = _source(caller)
+        booking = await airline_changes.cancel(
+            self.deps, caller, reference, change_id, source=source
+        )
+        return await reconciliation.drive(self.deps, booking.reference, source=source)
+
+    async def update_preferences(
+        self,
+        caller: Caller,
+        reference: str,
+        *,
+        sms: bool | None = None,
+        email_reminders: bool | None = None,
+    ) -> BookingRecord:
+        """Opt in or out of SMS, and of reminders by email, for one booking."""
+        reference = reference.strip().upper()
+        require_may_act(caller, await self.deps.store.bookings.get(reference), reference)
+        source = _source(caller)
+
+        def decide(booking: BookingRecord, ledger: Ledger, now: datetime) -> Change | None:
+            wanted = ledger.preferences.model_copy(
+                update={
+                    k: v
+                    for k, v in (("sms", sms), ("email_reminders", email_reminders))
+                    if v is not None
+                }
+            )
+            if wanted == ledger.preferences:
+                return None
+            ledger.preferences = wanted
+            ledger.note(
+                now,
+                source,
+                "notifications.preferences",
+                f"sms {'on' if wanted.sms else 'off'}, "
+                f"email reminders {'on' if wanted.email_reminders else 'off'}",
+            )
+            return Change()
+
+        return (await record(self.deps, reference, decide)).after
 
     async def _cancel_unpaid(self, reference: str, source: str) -> BookingRecord:
         from resolvers.settlement import watch_open_payment

@@ -142,13 +142,62 @@ class WatchedPayment(_Model):
 
 
 class AirlineChange(_Model):
-    """A change the airline made to an issued order, as Duffel reported it."""
+    """A change the airline made to an issued order, as Duffel reported it, and the traveller's
+    answer: accept the new times, or cancel with the refund the airline allows."""
 
     id: str
     order_id: str | None
     detected_at: datetime
     summary: str = ""
     data: dict[str, Any] = Field(default_factory=dict)
+    # What the airline allows (Duffel's `available_actions`: accept, cancel, change, update).
+    actions: list[str] = Field(default_factory=list)
+    # The answer is due by then: the earliest departure the change touches, less a margin.
+    respond_by: datetime | None = None
+    # "accepted" or "cancelled", who answered (traveller, operator, whatsapp) and when.
+    answer: str | None = None
+    answered_by: str | None = None
+    answered_at: datetime | None = None
+
+
+class NoticeKind(StrEnum):
+    """What a traveller is told about their booking."""
+
+    CONFIRMATION = "confirmation"
+    PAYMENT_REMINDER = "payment_reminder"
+    EXPIRY = "expiry"
+    CANCELLATION = "cancellation"
+    REFUND = "refund"
+    """Money is on its way back (a refund issued to the provider)."""
+    REFUND_PROCESSED = "refund_processed"
+    """The provider reports the refund reached the traveller's bank."""
+    AIRLINE_CHANGE = "airline_change"
+    AIRLINE_CHANGE_REMINDER = "airline_change_reminder"
+    CHECK_IN_REMINDER = "check_in_reminder"
+
+
+class Notice(_Model):
+    """Something to tell the traveller, written in the same compare-and-set as the change that
+    causes it; queued into the outbox (one record per channel) once due."""
+
+    id: str
+    """`kind`, or `kind:about` when a booking can have several (one per refund, per change)."""
+    kind: NoticeKind
+    created_at: datetime
+    due_at: datetime
+    about: str = ""
+    """The refund's or the airline change's id."""
+    queued_at: datetime | None = None
+    dropped: str = ""
+    """Why the notice was not sent after all (the reminder's moment passed, ...)."""
+
+
+class Preferences(_Model):
+    """What the traveller has opted out of: SMS altogether, and reminders by email.
+    Confirmations and changes still go out by email and WhatsApp."""
+
+    sms: bool = True
+    email_reminders: bool = True
 
 
 class Dispute(_Model):
@@ -171,9 +220,13 @@ class Ledger(_Model):
     # When the backing capture was recorded: the clock of the give-up deadline.
     settled_at: datetime | None = None
     airline_changes: list[AirlineChange] = Field(default_factory=list)
+    # When the airline was last asked about changes to the issued order.
+    changes_checked_at: datetime | None = None
     disputes: list[Dispute] = Field(default_factory=list)
     # Payments open when the booking ended, to verify once more for a late capture.
     watched: list[WatchedPayment] = Field(default_factory=list)
+    notices: list[Notice] = Field(default_factory=list)
+    preferences: Preferences = Field(default_factory=Preferences)
     journal: list[JournalEntry] = Field(default_factory=list)
 
     @classmethod
@@ -246,6 +299,17 @@ class Ledger(_Model):
 
     def refund(self, refund_id: str) -> Refund | None:
         return next((r for r in self.refunds if r.id == refund_id), None)
+
+    def airline_change(self, change_id: str) -> AirlineChange | None:
+        return next((c for c in self.airline_changes if c.id == change_id), None)
+
+    def notice(self, notice_id: str) -> Notice | None:
+        return next((n for n in self.notices if n.id == notice_id), None)
+
+    @property
+    def waiting_notices(self) -> list[Notice]:
+        """Notices neither queued nor dropped yet."""
+        return [n for n in self.notices if n.queued_at is None and not n.dropped]
 
     @property
     def captured_subunits(self) -> int:

@@ -15,6 +15,7 @@ from enum import StrEnum
 from integrations.state.store import BookingRecord
 from resolvers.ledger import AirlineOrder, CaptureRole, Ledger
 from resolvers.lifecycle import BookingStatus, OrderState, RefundState
+from resolvers.notifications.notices import earliest_due, first_departure
 from resolvers.saga import Decide, SagaDeps, SagaTimings, Written, change_booking
 
 ENDED = frozenset(
@@ -41,6 +42,8 @@ class StepKind(StrEnum):
     RESOLVE_REFUND = "resolve_refund"  # a refund's outcome is not known: ask the provider
     FOLLOW_REFUND = "follow_refund"  # an issued refund: ask until processed or failed
     MARK_REFUNDED = "mark_refunded"  # a failed booking whose money is all on its way back
+    NOTIFY = "notify"  # notices due: queue them into the notification outbox
+    CHECK_CHANGES = "check_changes"  # ask the airline whether it changed an issued order
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,7 @@ def pending(booking: BookingRecord, ledger: Ledger, timings: SagaTimings) -> lis
     steps += _payment_steps(booking, ledger, status, timings)
     steps += _order_steps(booking, ledger, status, timings)
     steps += _money_steps(ledger, status, timings)
+    steps += _notice_steps(booking, ledger, status, timings)
     return steps
 
 
@@ -110,6 +114,8 @@ _PRIORITY = {
     StepKind.RELEASE_ORDER: 10,
     StepKind.RELEASE_CLAIM: 11,
     StepKind.FOLLOW_REFUND: 12,
+    StepKind.CHECK_CHANGES: 13,
+    StepKind.NOTIFY: 14,
 }
 
 
@@ -282,3 +288,22 @@ def all_refunded(ledger: Ledger) -> bool:
         if issued < capture.amount_subunits:
             return False
     return True
+
+
+def _notice_steps(
+    booking: BookingRecord, ledger: Ledger, status: BookingStatus, timings: SagaTimings
+) -> list[Step]:
+    steps: list[Step] = []
+    due = earliest_due(ledger)
+    if due is not None:
+        steps.append(Step(StepKind.NOTIFY, due))
+    if status is BookingStatus.CONFIRMED and timings.check_changes_every:
+        # The airline's change webhook may be lost: ask now and then until departure.
+        departure = first_departure(booking)
+        issued = ledger.confirmed_order
+        since = ledger.changes_checked_at or (issued.confirmed_at if issued else None)
+        if since is not None and departure is not None:
+            when = since + timings.check_changes_every
+            if when < departure:
+                steps.append(Step(StepKind.CHECK_CHANGES, when))
+    return steps

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from integrations.ports.errors import UpstreamFailure
 from integrations.state.store import BookingRecord, PaymentRecord, Store
-from resolvers import cancellations, order_lookups, orders, refunds, settlement
+from resolvers import airline_changes, cancellations, order_lookups, orders, refunds, settlement
 from resolvers.errors import NotFound
 from resolvers.ledger import Ledger, Violation, audit
 from resolvers.legacy import adopt_legacy
@@ -91,6 +91,10 @@ async def _take(deps: SagaDeps, booking: BookingRecord, step: Step, source: str)
         after = await refunds.follow(deps, ref, step.refund_id, source=source)
     elif kind is StepKind.MARK_REFUNDED:
         await _mark_refunded(deps, ref, source)
+    elif kind is StepKind.CHECK_CHANGES:
+        await airline_changes.check_for_changes(deps, booking, source=source)
+    elif kind is StepKind.NOTIFY and deps.outbox is not None:
+        await deps.outbox.queue(deps, ref)
     if after is None:
         after = await deps.store.bookings.get(ref)
     assert after is not None

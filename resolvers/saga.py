@@ -26,6 +26,7 @@ from resolvers.events import BookingEvent, BookingEventKind, PaymentEvent
 from resolvers.flights import FlightService
 from resolvers.ledger import Ledger
 from resolvers.lifecycle import BookingStatus, booking_may_move
+from resolvers.notifications.notices import NoticeTimings, derive, facts
 from resolvers.rates import RatesService
 
 log = logging.getLogger("sureflights.saga")
@@ -52,6 +53,9 @@ class SagaTimings:
     give_up_after: timedelta = timedelta(minutes=12)
     # How often an issued refund is asked after until the provider processes (or fails) it.
     follow_refund_every: timedelta = timedelta(minutes=10)
+    # How often the airline is asked whether it changed an issued order, should its webhook be
+    # lost; zero turns the check off.
+    check_changes_every: timedelta = timedelta(hours=6)
 
     @property
     def unknown_outcome_alarm(self) -> timedelta:
@@ -74,6 +78,12 @@ class _NoHooks:
 NO_HOOKS: SagaHooks = _NoHooks()
 
 
+class NoticeQueue(Protocol):
+    """Puts a booking's due notices into the notification outbox."""
+
+    async def queue(self, deps: SagaDeps, reference: str) -> None: ...
+
+
 @dataclass(slots=True)
 class SagaDeps:
     """The collaborators of the booking saga, wired once by the composition root."""
@@ -89,6 +99,10 @@ class SagaDeps:
     timings: SagaTimings = field(default_factory=SagaTimings)
     hooks: SagaHooks = NO_HOOKS
     clock: Callable[[], datetime] = utc_now
+    notice_timings: NoticeTimings = field(default_factory=NoticeTimings)
+    # Queues a booking's due notices into the notification outbox (the reconciler's NOTIFY
+    # step); None where nothing is sent (some tests).
+    outbox: NoticeQueue | None = None
 
     async def reached(self, point: str, booking_reference: str) -> None:
         await self.hooks.reached(point, booking_reference)
@@ -147,6 +161,7 @@ async def change_booking(
         if booking is None:
             raise NotFound(f"No booking {reference}.")
         ledger = Ledger.of(booking)
+        before = facts(booking, ledger)
         now = deps.clock()
         change = decide(booking, ledger, now)
         if change is None:
@@ -155,8 +170,11 @@ async def change_booking(
         moving = change.status is not None and change.status != booking.status
         if moving and not booking_may_move(BookingStatus(booking.status), status):
             raise ValueError(f"no transition {booking.status} -> {status}")
+        after = dataclasses.replace(booking, status=status, **change.fields)
+        # What the step tells the traveller is written with the step itself.
+        told = derive(before, after, ledger, now, deps.notice_timings)
         dumped = ledger.dump()
-        after = dataclasses.replace(booking, status=status, ledger=dumped, **change.fields)
+        after = dataclasses.replace(after, ledger=dumped)
         fields = {**change.fields, "ledger": dumped, "check_at": schedule(after, ledger)}
         updated = await deps.store.bookings.update(
             reference,
@@ -166,8 +184,16 @@ async def change_booking(
             to_status=status if status != booking.status else None,
         )
         if updated is not None:
+            if any(notice.due_at <= now for notice in told):
+                await deps.reached("notices.written", reference)
+                # The dispatchers queue it at once; the reconciler would, at the check time.
+                await _publish(deps, NOTICES, {"booking_reference": reference})
             return Written(booking, updated, True)
     raise Conflict("The booking is changing too quickly; try again.")
+
+
+# Where writers tell the notification dispatchers a booking has notices due.
+NOTICES = "notices"
 
 
 # --- What subscribers hear ------------------------------------------------------------------

@@ -8,6 +8,11 @@ from dataclasses import dataclass
 from integrations.state.store.base import (
     BOOKING_CHANGEABLE_FIELDS,
     NEW_CONVERSATION_STATE,
+    NOTIFICATION_FAILED,
+    NOTIFICATION_PENDING,
+    NOTIFICATION_SENDING,
+    NOTIFICATION_SENT,
+    NOTIFICATION_SKIPPED,
     PAYMENT_CHANGEABLE_FIELDS,
     ApiKeyRecord,
     ApiKeyRepository,
@@ -41,6 +46,11 @@ from integrations.state.store.sqlite import SqliteStore
 __all__ = [
     "BOOKING_CHANGEABLE_FIELDS",
     "NEW_CONVERSATION_STATE",
+    "NOTIFICATION_FAILED",
+    "NOTIFICATION_PENDING",
+    "NOTIFICATION_SENDING",
+    "NOTIFICATION_SENT",
+    "NOTIFICATION_SKIPPED",
     "PAYMENT_CHANGEABLE_FIELDS",
     "ApiKeyRecord",
     "ApiKeyRepository",
