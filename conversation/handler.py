@@ -27,7 +27,10 @@ from conversation.searching import SearchFlow
 from conversation.session import Session, Sessions, State
 from conversation.transcript import Transcript
 from integrations.ports.messaging import (
+    Button,
+    ButtonsMessage,
     InboundMessage,
+    NoticeMessage,
     OutboundMessage,
     StatusUpdate,
     TextMessage,
@@ -74,6 +77,23 @@ query Status($ref: ID!) {
 }
 """
 CANCEL_BOOKING = "mutation Cancel($ref: ID!) { cancelBooking(reference: $ref) { status } }"
+ACCEPT_CHANGE = """
+mutation Keep($ref: ID!, $change: ID!) {
+  acceptAirlineChange(bookingReference: $ref, changeId: $change) { reference status }
+}
+"""
+CANCEL_FOR_CHANGE = """
+mutation Refuse($ref: ID!, $change: ID!) {
+  cancelForAirlineChange(bookingReference: $ref, changeId: $change) { reference status }
+}
+"""
+STOP_SMS = """
+mutation StopSms($ref: ID!) {
+  updateNotificationPreferences(bookingReference: $ref, sms: false) { reference }
+}
+"""
+# "stop sms", "STOP SMS please", "no more sms": the traveller turns text messages off.
+_STOP_SMS = re.compile(r"^\W*(?:stop|no\s+more|unsubscribe(?:\s+from)?)\s+(?:sms|texts?)\b", re.I)
 # A traveller asking after their bookings hears about this many, newest first.
 BOOKINGS_TOLD = 3
 
@@ -240,66 +260,52 @@ class ConversationHandler:
 
     # --- Telling the traveller, unprompted ------------------------------------------------------
 
-    async def notify_booking(
-        self,
-        wa_id: str,
-        reference: str,
-        status: str,
-        amount: str | None = None,
-        airline_reference: str | None = None,
-    ) -> None:
-        """Message the traveller when their booking is confirmed or refunded, or when money of
-        theirs goes back (`status` CAPTURE_REFUNDED, REFUND_PROCESSED, with the `amount`)."""
+    async def notify(self, wa_id: str, notice: NoticeMessage) -> list[str]:
+        """Tell the traveller, unprompted, what happened to their booking: the notice's text
+        inside WhatsApp's 24-hour window (with buttons when it asks for an answer), its approved
+        template outside it. The message ids; raises when it did not go."""
         session = await self.sessions.load(wa_id)
-        token = await self._token_for(session, reference)
         # The session lives 24 hours from the traveller's last message, like Meta's window.
         last_inbound = session.last_inbound_at
         window_open = (
             last_inbound is not None
             and self.clock() - datetime.fromisoformat(last_inbound) < CUSTOMER_SERVICE_WINDOW
         )
-        booking: dict[str, Any] | None = None
-        if token is not None:
-            outcome = await self.execute(
-                BOOKING_STATUS, {"ref": reference}, wa_id=wa_id, access_token=token
+        answer: OutboundMessage = notice.template
+        if window_open and notice.change_id is not None:
+            value = f"{notice.booking_reference}:{notice.change_id}"
+            answer = ButtonsMessage(
+                body=notice.text,
+                buttons=(
+                    Button(ReplyId(Action.KEEP_CHANGE, value).encode(), "Keep new times"),
+                    Button(ReplyId(Action.REFUSE_CHANGE, value).encode(), "Cancel, refund me"),
+                ),
             )
-            booking = (outcome.data or {}).get("booking")
-        answer: OutboundMessage
-        if status == "CONFIRMED" and booking is not None:
-            answer = (
-                TextMessage(replies.confirmed(booking, self.zone))
-                if window_open
-                else replies.confirmation_template(booking)
-            )
-        elif status == "CONFIRMED":
-            # The booking cannot be read on the traveller's behalf (their conversation was lost):
-            # what the event says is enough to tell them.
-            known = {"reference": reference, "airlineReference": airline_reference}
-            answer = replies.confirmation_template(known)
-        elif status in ("REFUNDED", "FAILED"):
-            answer = (
-                TextMessage(replies.refunded(reference))
-                if window_open
-                else replies.refund_template(reference)
-            )
-        elif status in ("CAPTURE_REFUNDED", "REFUND_PROCESSED"):
-            shown = amount or "your payment"
-            processed = status == "REFUND_PROCESSED"
-            answer = (
-                TextMessage(replies.money_back(reference, shown, processed=processed))
-                if window_open
-                else replies.money_back_template(reference, shown, processed=processed)
-            )
-            await self.deliver(wa_id, [answer])
-            return
-        else:
-            return
-        if session.booking_reference == reference:
-            session.move(State.CONFIRMED if status == "CONFIRMED" else State.INITIAL)
-            if status != "CONFIRMED":
+        elif window_open:
+            answer = TextMessage(notice.text)
+        if session.booking_reference == notice.booking_reference and notice.session:
+            if notice.session == "confirmed":
+                session.move(State.CONFIRMED)
+            else:
+                session.move(State.INITIAL)
                 session.reset()
             await self.sessions.save(session)
-        await self.deliver(wa_id, [answer])
+        ids = await self.sender.send(wa_id, answer)
+        now = self.clock()
+        await self.transcript.record_outbound(
+            wa_id,
+            [
+                {
+                    "direction": "out",
+                    "message_ids": ids,
+                    "kind": type(answer).__name__,
+                    "body": replies.plain_text(answer),
+                    "at": now.isoformat(),
+                }
+            ],
+            now,
+        )
+        return ids
 
     # --- Reading the message ---------------------------------------------------------------
 
@@ -314,6 +320,8 @@ class ConversationHandler:
                 if answered is not None:
                     return answered
         text = (message.text or "").strip()
+        if _STOP_SMS.match(text):
+            return await self._stop_sms(session)
         parsed = parse(text, today=today, expecting=session.expecting)
         return await self._dispatch(session, parsed, today, message)
 
@@ -338,7 +346,23 @@ class ConversationHandler:
             return await self.searches.browse(session, "more", today)
         if action is Action.HUMAN:
             return await self._handoff(session, message, "asked")
+        if action in (Action.KEEP_CHANGE, Action.REFUSE_CHANGE):
+            reference, _, change_id = tapped.value.partition(":")
+            return await self._answer_change(session, reference, change_id, action)
         return None
+
+    async def _answer_change(
+        self, session: Session, reference: str, change_id: str, action: Action
+    ) -> list[OutboundMessage]:
+        keep = action is Action.KEEP_CHANGE
+        outcome = await self.execute(
+            ACCEPT_CHANGE if keep else CANCEL_FOR_CHANGE,
+            {"ref": reference, "change": change_id},
+            wa_id=session.wa_id,
+        )
+        if outcome.errors:
+            return [TextMessage(replies.change_not_answered(reference, outcome.errors[0]))]
+        return [TextMessage(replies.change_answered(reference, keep=keep))]
 
     async def _dispatch(
         self, session: Session, parsed: Parsed, today: date, message: InboundMessage
@@ -596,6 +620,17 @@ class ConversationHandler:
         if outcome.errors or outcome.data is None or outcome.data.get("booking") is None:
             return [TextMessage(replies.not_your_booking(reference))]
         return [TextMessage(replies.booking_status(outcome.data["booking"], self.zone))]
+
+    async def _stop_sms(self, session: Session) -> list[OutboundMessage]:
+        """No more text messages about the traveller's bookings (WhatsApp and email go on)."""
+        references = await self.transcript.booking_references(session.wa_id)
+        if session.booking_reference and session.booking_reference not in references:
+            references.append(session.booking_reference)
+        for reference in references:
+            outcome = await self.execute(STOP_SMS, {"ref": reference}, wa_id=session.wa_id)
+            if outcome.errors:
+                log.warning("SMS not turned off", extra={"booking": reference})
+        return [TextMessage(replies.sms_stopped(references))]
 
     async def _token_for(self, session: Session, reference: str) -> str | None:
         if session.booking_reference == reference and session.access_token:

@@ -323,3 +323,27 @@ def plain_text(message: OutboundMessage) -> str:
     if isinstance(message, LinkMessage):
         return f"{message.body} [{message.button}: {message.url}]"
     return f"template {message.name} {list(message.body_parameters)}"
+
+
+def change_answered(reference: str, *, keep: bool) -> str:
+    if keep:
+        return f"Done: booking {reference} stays on the airline's new times."
+    return (
+        f"Done: booking {reference} is cancelled. Whatever refund the airline allows comes back "
+        "to you; I'll tell you when it's on its way."
+    )
+
+
+def change_not_answered(reference: str, error: dict[str, Any]) -> str:
+    message = str(error.get("message") or "")
+    return f"I couldn't record your answer for {reference}: {message} Send 'help' for options."
+
+
+def sms_stopped(references: list[str]) -> str:
+    if not references:
+        return "You have no bookings with me, so there are no text messages to stop."
+    return (
+        "OK: no more text messages about "
+        + ", ".join(references)
+        + ". You'll still hear from me here and by email."
+    )

@@ -25,6 +25,10 @@ class Action(StrEnum):
     """More flight options of the same search."""
     HUMAN = "human"
     """The traveller asks for a person."""
+    KEEP_CHANGE = "keep_change"
+    """An airline change accepted: value is `booking reference:change id`."""
+    REFUSE_CHANGE = "refuse_change"
+    """An airline change refused: the booking is cancelled with the refund the airline allows."""
 
 
 @dataclass(frozen=True, slots=True)

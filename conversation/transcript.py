@@ -128,6 +128,11 @@ class Transcript:
         tokens: dict[str, str] = record.data.get("tokens", {})
         return [(r, tokens[r]) for r in reversed(record.booking_references) if r in tokens]
 
+    async def booking_references(self, wa_id: str) -> list[str]:
+        """The bookings made from this number, oldest first."""
+        record = await self.conversations.get(wa_id)
+        return list(record.booking_references) if record is not None else []
+
     async def token_for(self, wa_id: str, reference: str) -> str | None:
         record = await self.conversations.get(wa_id)
         if record is None:

@@ -37,6 +37,7 @@ from graphql_api.routes import (
     health,
     paystack_webhook,
     sandbox_checkout,
+    trip_page,
     whatsapp_webhook,
 )
 from graphql_api.settings import Settings, load_settings
@@ -258,6 +259,7 @@ def create_app(
             Route(
                 "/sandbox/checkout/{reference}", sandbox_checkout.sandbox_checkout, methods=["GET"]
             ),
+            Route("/trip/{reference}", trip_page.trip_page, methods=["GET", "POST"]),
             Route(
                 "/sandbox/checkout/{reference}/{action:str}",
                 sandbox_checkout.sandbox_settle,

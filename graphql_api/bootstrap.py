@@ -14,13 +14,14 @@ import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
 from conversation.gateway import Execute, Outcome
 from conversation.handler import ConversationHandler
-from conversation.notifier import BookingNotifier
 from conversation.session import Sessions
 from conversation.transcript import Transcript
 from graphql_api.context import RequestContext, Secrets, Services
@@ -35,23 +36,34 @@ from integrations.paystack.client import PaystackClient
 from integrations.ports.airline import AirlineOrders
 from integrations.ports.flights import FlightProvider
 from integrations.ports.messaging import WhatsAppSender
+from integrations.ports.notifications import EmailSender, SmsSender
 from integrations.ports.payments import PaymentProvider
 from integrations.ports.rates import RatesProvider
 from integrations.sandbox.airline import SandboxAirline
+from integrations.sandbox.email import OutboxDirectory
 from integrations.sandbox.flights import SandboxFlights
 from integrations.sandbox.payments import SandboxPayments
 from integrations.sandbox.rates import SandboxRates
+from integrations.sandbox.sms import RecordingSms
 from integrations.sandbox.whatsapp import RecordingSender
+from integrations.smtp import SmtpEmailSender, SmtpServer
 from integrations.state.ratelimit import rate_limiter_for
 from integrations.state.shared import open_shared_state
-from integrations.state.store import open_store
+from integrations.state.store import Store, open_store
+from integrations.termii import TermiiClient
 from integrations.whatsapp.client import WhatsAppClient
 from resolvers import reconciliation
 from resolvers.access import Caller, CallerKind
-from resolvers.auth import CachedApiKeys, caller_from_credentials
+from resolvers.auth import CachedApiKeys, caller_from_credentials, issue_traveller_token
 from resolvers.bookings import BookingLimits, Bookings
 from resolvers.errors import Unauthenticated
 from resolvers.flights import FlightService
+from resolvers.ledger import NoticeKind
+from resolvers.notifications.dispatch import Dispatcher, Senders
+from resolvers.notifications.notices import NoticeTimings
+from resolvers.notifications.outbox import OnWhatsApp, Outbox, OutboxSettings
+from resolvers.notifications.preview import preview
+from resolvers.notifications.render import Links, Renderer
 from resolvers.payments import Payments
 from resolvers.rates import RatesService
 from resolvers.saga import NO_HOOKS, SagaDeps, SagaHooks, SagaTimings, utc_now
@@ -122,6 +134,7 @@ async def open_services(
                 ("paystack", settings.paystack_api_url, settings.upstream_timeout_seconds),
                 ("fx", settings.fx_api_url or "http://fx.invalid", 5.0),
                 ("whatsapp", settings.whatsapp_api_url, settings.upstream_timeout_seconds),
+                ("termii", settings.termii_api_url, settings.upstream_timeout_seconds),
             )
         }
         for client in clients.values():
@@ -174,6 +187,10 @@ async def open_services(
             default_currency=settings.payment_currency,
             max_days_ahead=settings.search_max_days_ahead,
         )
+        outbox_settings = OutboxSettings(
+            sms=settings.sms_notifications, max_attempts=settings.notification_max_attempts
+        )
+        outbox = Outbox(store.notifications, outbox_settings, _on_whatsapp(store))
         saga = SagaDeps(
             store=store,
             flights=flights,
@@ -186,6 +203,12 @@ async def open_services(
             timings=saga_timings(settings),
             hooks=saga_hooks or NO_HOOKS,
             clock=clock or utc_now,
+            notice_timings=NoticeTimings(
+                payment_reminder=timedelta(hours=settings.payment_reminder_hours),
+                check_in_reminder=timedelta(hours=settings.check_in_reminder_hours),
+                change_reminder=timedelta(hours=settings.change_reminder_hours),
+            ),
+            outbox=outbox,
         )
         limiter = rate_limiter_for(shared)
         bookings = Bookings(
@@ -229,8 +252,17 @@ async def open_services(
             payment_provider=payment_provider,
             whatsapp=whatsapp,
             conversation=conversation,
-            notifier=BookingNotifier(
-                bus=shared.bus, claims=store.processed_events, handler=conversation
+            dispatcher=Dispatcher(
+                saga,
+                outbox,
+                Senders(
+                    email=_email_sender(settings),
+                    sms=_sms_sender(settings, clients["termii"]),
+                    whatsapp=conversation,
+                ),
+                Renderer(settings.support_contact, zone=ZoneInfo(settings.notify_time_zone)),
+                outbox_settings,
+                links=_links(settings),
             ),
             secrets=secrets,
             modes=settings.upstream_modes(),
@@ -238,7 +270,7 @@ async def open_services(
             production=settings.is_production,
         )
         if background:
-            _run_in_background(stack, services.notifier.run(), "booking-notifier")
+            _run_in_background(stack, services.dispatcher.run(), "notification-dispatcher")
             if settings.reconcile_interval_seconds > 0:
                 _run_in_background(
                     stack,
@@ -289,6 +321,42 @@ def in_process_executor(executor: GraphQLExecutor, services: Callable[[], Servic
     return execute
 
 
+def _on_whatsapp(store: Store) -> OnWhatsApp:
+    async def on_whatsapp(number: str) -> bool:
+        return await store.conversations.get(number) is not None
+
+    return on_whatsapp
+
+
+def _email_sender(settings: Settings) -> EmailSender:
+    if settings.smtp_url:
+        return SmtpEmailSender(SmtpServer.from_url(settings.smtp_url), settings.email_from)
+    return OutboxDirectory(Path(settings.email_outbox_dir))
+
+
+def _sms_sender(settings: Settings, client: httpx.AsyncClient) -> SmsSender:
+    if settings.termii_api_key:
+        return TermiiClient(
+            client,
+            base_url=settings.termii_api_url,
+            api_key=settings.termii_api_key,
+            sender_id=settings.termii_sender_id,
+            channel=settings.termii_channel,
+            backoff_seconds=settings.upstream_retry_backoff_seconds,
+        )
+    return RecordingSms()
+
+
+def _links(settings: Settings) -> Callable[[str], Links | None]:
+    """The traveller's links in emails: their trip page, with a token for that one booking."""
+
+    def links(reference: str) -> Links:
+        token = issue_traveller_token(settings.secret_key, reference, now=datetime.now(UTC))
+        return Links(settings.public_base_url, token)
+
+    return links
+
+
 def _upstream_client(base_url: str, timeout: float) -> httpx.AsyncClient:
     """One pooled client per upstream, kept for the life of the process."""
     return httpx.AsyncClient(
@@ -323,3 +391,11 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         pass
     except Exception:  # shutting down: report it, and keep closing the rest
         log.exception("background task %s failed", task.get_name())
+
+
+async def preview_notice(
+    settings: Settings, store: Store, event: str, reference: str
+) -> dict[str, bytes] | None:
+    """`sureflights notify preview`: a notice rendered as the dispatcher would render it."""
+    renderer = Renderer(settings.support_contact, zone=ZoneInfo(settings.notify_time_zone))
+    return await preview(store, renderer, _links(settings)(reference), NoticeKind(event), reference)

@@ -14,6 +14,7 @@ import click
 from pydantic import ValidationError
 
 from graphql_api.settings import Settings, SettingsError, load_settings
+from resolvers.ledger import NoticeKind
 
 if TYPE_CHECKING:
     from integrations.state.store import Store
@@ -32,6 +33,9 @@ def _settings_or_exit() -> Settings:
         name = ".".join(str(p) for p in first["loc"]).upper()
         click.echo(f"refusing to start: setting {name} is invalid: {first['msg']}", err=True)
         sys.exit(1)
+
+
+NOTICE_KINDS = list(NoticeKind)
 
 
 @click.group()
@@ -271,6 +275,49 @@ def audit(as_json: bool) -> None:
     )
     if broken:
         sys.exit(1)
+
+
+@main.group()
+def notify() -> None:
+    """Travellers' notifications (see README, Notifications)."""
+
+
+@notify.command("preview")
+@click.argument("event", type=click.Choice(sorted(k.value for k in NOTICE_KINDS)))
+@click.argument("reference")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Write the email (.eml with its attachments), SMS and WhatsApp text into this folder.",
+)
+def notify_preview(event: str, reference: str, out_dir: str | None) -> None:
+    """Render what the traveller of booking REFERENCE would get for EVENT, from the templates
+    as they are now: email (subject, text, HTML), SMS and WhatsApp text. Nothing is sent."""
+    from pathlib import Path
+
+    from graphql_api.bootstrap import preview_notice
+
+    settings = _settings_or_exit()
+
+    async def run(store: Store) -> dict[str, bytes] | None:
+        return await preview_notice(settings, store, event, reference.strip().upper())
+
+    files = _with_store(settings, run)
+    if files is None:
+        click.echo(f"no booking {reference}", err=True)
+        sys.exit(1)
+    if out_dir is None:
+        for name in ("sms.txt", "whatsapp.txt", "email.txt"):
+            click.echo(f"--- {name}")
+            click.echo(files[name].decode())
+        click.echo(f"--- also: {', '.join(n for n in files if n.endswith(('.html', '.eml')))}")
+        return
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    click.echo(f"wrote {', '.join(sorted(files))} to {folder}")
 
 
 @main.group()

@@ -12,7 +12,6 @@ from resolvers.access import ANONYMOUS, Caller
 
 if TYPE_CHECKING:
     from conversation.handler import ConversationHandler
-    from conversation.notifier import BookingNotifier
     from integrations.ports.messaging import WhatsAppSender
     from integrations.ports.payments import PaymentProvider
     from integrations.state.ratelimit import RateDecision, RateLimiter
@@ -20,6 +19,7 @@ if TYPE_CHECKING:
     from integrations.state.store import ApiKeyRepository, Store
     from resolvers.bookings import Bookings
     from resolvers.flights import FlightService
+    from resolvers.notifications.dispatch import Dispatcher
     from resolvers.payments import Payments
     from resolvers.rates import RatesService
 
@@ -53,9 +53,9 @@ class Services:
     payment_provider: PaymentProvider
     # The Cloud API client when WhatsApp is configured, else the recording sandbox sender.
     whatsapp: WhatsAppSender
-    # The WhatsApp assistant, and what tells travellers unprompted of their bookings' events.
+    # The WhatsApp assistant, and what sends travellers their notifications.
     conversation: ConversationHandler
-    notifier: BookingNotifier
+    dispatcher: Dispatcher
     secrets: Secrets
     # Each upstream's mode, `live` or `sandbox`, for readiness and the logs.
     modes: Mapping[str, str]

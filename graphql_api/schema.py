@@ -33,8 +33,11 @@ from graphql_api.types.bookings import (
 from graphql_api.types.flights import FlightOffer, FlightSearch, FlightSearchInput, Place
 from graphql_api.types.ledger import Ledger, MoneyAudit, MoneyViolation
 from graphql_api.types.money import ExchangeRate, Money
+from graphql_api.types.notifications import SandboxEmail
+from integrations.sandbox.email import OutboxDirectory
 from resolvers import reconciliation
 from resolvers.access import channel_of, require_admin
+from resolvers.airline_changes import sandbox_change_flights
 from resolvers.errors import NotFound
 from resolvers.events import PAYMENTS, PaymentEvent
 from resolvers.handoffs import handoff_requests
@@ -190,6 +193,26 @@ class Query:
 
     @strawberry.field(
         description=(
+            "Emails the sandbox wrote instead of sending (no SMTP_URL), latest first (admins only)."
+        )
+    )
+    async def sandbox_emails(self, info: Info, first: int | None = 20) -> list[SandboxEmail]:
+        context = info.context
+        require_admin(context.caller)
+        sender = context.services.dispatcher.senders.email
+        if not isinstance(sender, OutboxDirectory):
+            return []
+        limit = 20 if first is None else max(1, min(first, 200))
+        written = await asyncio.to_thread(sender.list, limit)
+        return [
+            SandboxEmail(
+                name=w.name, to=w.to, subject=w.subject, written_at=w.written_at, size=w.size
+            )
+            for w in written
+        ]
+
+    @strawberry.field(
+        description=(
             "Every booking checked against the money invariant; the violations found "
             "(admins only). The same check as `sureflights audit`."
         )
@@ -299,6 +322,71 @@ class Mutation:
             run=cancel,
         )
         return Booking.from_record(await services.bookings.get(context.caller, done["reference"]))
+
+    @strawberry.mutation(
+        description=(
+            "Keep the booking on the airline's new times (the traveller with the booking's "
+            "token, its partner, or an admin)."
+        )
+    )
+    async def accept_airline_change(
+        self, info: Info, booking_reference: strawberry.ID, change_id: strawberry.ID
+    ) -> Booking:
+        context = info.context
+        record = await context.services.bookings.accept_airline_change(
+            context.caller, str(booking_reference), str(change_id)
+        )
+        return Booking.from_record(record)
+
+    @strawberry.mutation(
+        description=(
+            "Refuse the airline's change: the booking is cancelled with the airline and what "
+            "the airline returns is refunded."
+        )
+    )
+    async def cancel_for_airline_change(
+        self, info: Info, booking_reference: strawberry.ID, change_id: strawberry.ID
+    ) -> Booking:
+        context = info.context
+        record = await context.services.bookings.cancel_for_airline_change(
+            context.caller, str(booking_reference), str(change_id)
+        )
+        return Booking.from_record(record)
+
+    @strawberry.mutation(
+        description=(
+            "Opt in or out of text messages, and of reminders by email, for a booking; "
+            "confirmations and changes still go out by email and WhatsApp."
+        )
+    )
+    async def update_notification_preferences(
+        self,
+        info: Info,
+        booking_reference: strawberry.ID,
+        sms: bool | None = None,
+        email_reminders: bool | None = None,
+    ) -> Booking:
+        context = info.context
+        record = await context.services.bookings.update_preferences(
+            context.caller, str(booking_reference), sms=sms, email_reminders=email_reminders
+        )
+        return Booking.from_record(record)
+
+    @strawberry.mutation(
+        description=(
+            "Sandbox only: the airline moves every flight of a confirmed booking by `minutes`, "
+            "as a schedule change would, and the booking learns of it (admins only)."
+        )
+    )
+    async def sandbox_change_flights(
+        self, info: Info, booking_reference: strawberry.ID, minutes: int
+    ) -> Booking:
+        context = info.context
+        require_admin(context.caller)
+        record = await sandbox_change_flights(
+            context.services.bookings.deps, str(booking_reference), minutes
+        )
+        return Booking.from_record(record)
 
     admin_login: AdminSession = strawberry.mutation(
         resolver=admin_login_field,

@@ -59,6 +59,27 @@ class Settings(BaseSettings):
     # How far ahead a search may be. Airlines load schedules 330 to about 360 days ahead.
     search_max_days_ahead: int = Field(default=361, ge=1, le=400)
 
+    # Travellers' notifications (email, SMS, WhatsApp; see README, Notifications).
+    # SMTP_URL: smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465; empty: the
+    # sandbox writes each message as an .eml file under EMAIL_OUTBOX_DIR.
+    smtp_url: str = ""
+    email_from: str = "SureFlights <no-reply@sureflights.example>"
+    email_outbox_dir: str = "./var/outbox"
+    # Termii: without a key (or with SMS_NOTIFICATIONS off) no SMS is sent; the sandbox records.
+    termii_api_key: str = ""
+    termii_sender_id: str = "SureFlights"
+    termii_api_url: str = "https://api.ng.termii.com"
+    termii_channel: Literal["generic", "dnd"] = "generic"
+    sms_notifications: bool = False
+    # The time zone deadlines (pay by, answer by) are written in.
+    notify_time_zone: str = "Africa/Lagos"
+    payment_reminder_hours: float = Field(default=3.0, ge=0)
+    check_in_reminder_hours: float = Field(default=24.0, ge=0)
+    change_reminder_hours: float = Field(default=24.0, ge=0)
+    # How often an issued order is checked for airline changes, should the webhook be lost.
+    airline_change_check_hours: float = Field(default=6.0, ge=0)
+    notification_max_attempts: int = Field(default=8, ge=1, le=50)
+
     sentry_dsn: str = ""
     sentry_environment: str = ""
     sentry_traces_sample_rate: float = 0.0
@@ -107,6 +128,26 @@ class Settings(BaseSettings):
     @classmethod
     def _rate(cls, value: str) -> str:
         RatePolicy.parse(value)  # raises ValueError naming what is wrong
+        return value.strip()
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str) -> str:
+        if value.strip():
+            from integrations.smtp import SmtpServer
+
+            SmtpServer.from_url(value)  # raises ValueError naming what is wrong
+        return value.strip()
+
+    @field_validator("notify_time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Africa/Lagos)") from None
         return value.strip()
 
     @field_validator("payment_currency")
@@ -169,6 +210,14 @@ class Settings(BaseSettings):
             "whatsapp": (
                 "live"
                 if self.whatsapp_access_token and self.whatsapp_phone_number_id
+                else "sandbox"
+            ),
+            "email": "live" if self.smtp_url else "sandbox",
+            "sms": (
+                "off"
+                if not self.sms_notifications
+                else "live"
+                if self.termii_api_key
                 else "sandbox"
             ),
         }

@@ -21,6 +21,7 @@ from tests.support.mongodb_server import database_url as mongo_database_url
 from tests.support.mongodb_server import drop_database, mongodb_server
 from tests.support.postgres_server import PrivateServer, RunDatabase, private_server, run_database
 from tests.support.redis_server import RedisServer, redis_server
+from tests.support.smtp_server import SmtpTestServer
 
 
 @pytest.fixture
@@ -44,10 +45,12 @@ def database_url(database: str, tmp_path: Path, request: pytest.FixtureRequest) 
 
 
 @pytest.fixture
-def make_settings(database_url: str) -> Callable[..., Settings]:
+def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "database_url": database_url,
+            # The sandbox's emails go to the test's own folder, never into the checkout.
+            "email_outbox_dir": str(tmp_path / "outbox"),
             # A small pool: the test server is shared with other runs.
             "database_pool_size": 3,
             # Tests that share the Redis server would otherwise use up each other's allowance;
@@ -149,3 +152,13 @@ def private_postgres() -> Iterator[PrivateServer]:
     passwords. Tests leave it running."""
     with private_server() as server:
         yield server
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpTestServer]:
+    """A real SMTP server for the test, with what it received."""
+    server = SmtpTestServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -46,7 +46,10 @@ async def readiness(services: Services) -> tuple[bool, dict[str, Any]]:
         },
     }
     for name, mode in services.modes.items():
-        dependencies[name] = {"status": "ok" if mode == "sandbox" else "configured", "mode": mode}
+        dependencies[name] = {
+            "status": "ok" if mode in ("sandbox", "off") else "configured",
+            "mode": mode,
+        }
     ready = all(d["status"] != "down" for d in dependencies.values())
     return ready, {"status": "ok" if ready else "unavailable", "dependencies": dependencies}
 

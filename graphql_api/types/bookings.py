@@ -13,13 +13,17 @@ import strawberry
 from graphql_api.context import Info
 from graphql_api.types.flights import Carrier, ProviderMode, Slice
 from graphql_api.types.money import Money
+from graphql_api.types.notifications import AirlineChange, Notification, NotificationPreferences
 from integrations.ports import flights as domain
 from integrations.state.store import BookingRecord, PaymentRecord
 from resolvers import lifecycle
+from resolvers.access import require_admin
 from resolvers.errors import BadUserInput
 from resolvers.events import PaymentEvent
+from resolvers.ledger import Ledger
 from resolvers.money import Money as DomainMoney
 from resolvers.money import from_subunits
+from resolvers.notifications.notices import held_until
 from resolvers.passengers import PassengerDetails
 
 # Registers the lifecycle enums with Strawberry (in place), so the schema and domain share them.
@@ -149,6 +153,27 @@ class Booking:
         )
         return Payment.from_record(latest, self.record.status) if latest else None
 
+    @strawberry.field(description="Changes the airline made to the flights, and the answers.")
+    def airline_changes(self) -> list[AirlineChange]:
+        return [AirlineChange.from_domain(c) for c in Ledger.of(self.record).airline_changes]
+
+    @strawberry.field(description="What the traveller has opted out of.")
+    def notification_preferences(self) -> NotificationPreferences:
+        preferences = Ledger.of(self.record).preferences
+        return NotificationPreferences(
+            sms=preferences.sms, email_reminders=preferences.email_reminders
+        )
+
+    @strawberry.field(
+        description="Every notification of the booking, oldest first, with its outcome (admins)."
+    )
+    async def notifications(self, info: Info) -> list[Notification]:
+        require_admin(info.context.caller)
+        records = await info.context.services.store.notifications.list_for_booking(
+            self.record.reference
+        )
+        return [Notification.from_record(r) for r in records]
+
     @classmethod
     def from_record(cls, record: BookingRecord) -> Booking:
         offer = record.data["offer"]
@@ -164,7 +189,7 @@ class Booking:
             ],
             total_amount=Money.from_domain(DomainMoney(record.total_amount, record.total_currency)),
             airline_reference=record.airline_reference,
-            pay_by=record.pay_by,
+            pay_by=held_until(record) if record.pay_by is not None else None,
             created_at=record.created_at,
             updated_at=record.updated_at,
             record=record,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
 
 import strawberry
-from strawberry.scalars import JSON
 
 from graphql_api.types.money import Money
+from graphql_api.types.notifications import AirlineChange
 from integrations.state.store import BookingRecord
 from resolvers import ledger as domain
 from resolvers import lifecycle
@@ -62,15 +61,6 @@ class LedgerOrder:
     updated_at: datetime
     looked_up_at: datetime | None
     detail: str
-
-
-@strawberry.type(description="A change the airline made to an issued order.")
-class AirlineChange:
-    id: strawberry.ID
-    order_id: str | None
-    detected_at: datetime
-    summary: str
-    data: JSON
 
 
 @strawberry.type(description="A dispute (chargeback) raised against a payment.")
@@ -200,16 +190,7 @@ class Ledger:
                 )
                 for o in ledger.orders
             ],
-            airline_changes=[
-                AirlineChange(
-                    id=strawberry.ID(c.id),
-                    order_id=c.order_id,
-                    detected_at=c.detected_at,
-                    summary=c.summary,
-                    data=cast(JSON, c.data),
-                )
-                for c in ledger.airline_changes
-            ],
+            airline_changes=[AirlineChange.from_domain(c) for c in ledger.airline_changes],
             disputes=[
                 PaymentDispute(
                     id=strawberry.ID(d.id),

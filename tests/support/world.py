@@ -14,7 +14,7 @@ import itertools
 import json
 import string
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -90,6 +90,16 @@ class FakeDuffel:
             url__regex=rf"{DUFFEL}/air/order_cancellations/ore_[A-Za-z0-9_]+/actions/confirm"
         ).mock(side_effect=self._confirm)
         self.quotes: dict[str, dict[str, Any]] = {}
+        # Airline-initiated changes, by order id, in Duffel's recorded shape.
+        self.changes: dict[str, list[dict[str, Any]]] = {}
+        # accept: ok | refuse (422 invalid_state_error) | fail (500)
+        self.accept_mode = "ok"
+        self.change_listing = self.router.get(f"{DUFFEL}/air/airline_initiated_changes").mock(
+            side_effect=self._list_changes
+        )
+        self.accept = self.router.post(
+            url__regex=rf"{DUFFEL}/air/airline_initiated_changes/aic_[A-Za-z0-9_]+/actions/accept"
+        ).mock(side_effect=self._accept)
 
     # --- What is true at the airline ---------------------------------------------------------
 
@@ -109,6 +119,44 @@ class FakeDuffel:
             for o in self.live_orders_for(booking_reference)
             if not o["payment_status"]["awaiting_payment"]
         ]
+
+    def change_flights(self, order_id: str, minutes: int) -> dict[str, Any]:
+        """The airline moves every flight of the order by `minutes`: the change Duffel then
+        lists for it (the recorded change, with this order's slices before and after)."""
+        order = self.orders[order_id]
+        change = copy.deepcopy(
+            upstream_fixture("duffel_airline_initiated_changes_list_response.json")["data"][0]
+        )
+        change["id"] = f"aic_{next(self._ids):04d}fake"
+        change["order_id"] = order_id
+        change["removed"] = copy.deepcopy(order["slices"])
+        moved = copy.deepcopy(order["slices"])
+        for piece in moved:
+            for segment in piece["segments"]:
+                for key in ("departing_at", "arriving_at"):
+                    when = datetime.fromisoformat(segment[key]) + timedelta(minutes=minutes)
+                    segment[key] = when.isoformat()
+        change["added"] = moved
+        change["available_actions"] = ["accept", "cancel", "change"]
+        change["created_at"] = datetime.now(UTC).isoformat()
+        self.changes.setdefault(order_id, []).append(change)
+        order["slices"] = moved
+        return change
+
+    def _list_changes(self, request: httpx.Request) -> httpx.Response:
+        order_id = request.url.params.get("order_id", "")
+        return httpx.Response(200, json={"data": self.changes.get(order_id, [])})
+
+    def _accept(self, request: httpx.Request) -> httpx.Response:
+        change_id = request.url.path.split("/")[-3]
+        change = next(c for cs in self.changes.values() for c in cs if c["id"] == change_id)
+        if self.accept_mode == "fail":
+            return _error(500, "internal_server_error")
+        if self.accept_mode == "refuse" or change["action_taken"] not in (None, "accepted"):
+            return _error(422, "invalid_state", "invalid_state_error")
+        change["action_taken"] = "accepted"
+        change["action_taken_at"] = datetime.now(UTC).isoformat()
+        return httpx.Response(200, json={"data": change})
 
     # --- The routes -------------------------------------------------------------------------
 
