@@ -94,6 +94,8 @@ def saga_timings(settings: Settings) -> SagaTimings:
         resume_after=timedelta(seconds=settings.reconcile_resume_after_seconds),
         give_up_after=timedelta(seconds=settings.order_give_up_after_seconds),
         follow_refund_every=timedelta(seconds=settings.refund_follow_every_seconds),
+        # 0 turns the periodic look off (the webhook alone tells of changes).
+        check_changes_every=timedelta(hours=settings.airline_change_check_hours),
     )
 
 

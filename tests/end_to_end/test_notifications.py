@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pypdfium2
+import zxingcpp
 from icalendar import Calendar
 
 from graphql_api.app import create_app
@@ -76,6 +78,13 @@ def notify_settings(
     )
 
 
+def qr_codes_in(pdf: bytes) -> list[str]:
+    """The QR codes on the PDF's first page, as a scanner reads them from the rendered page."""
+    page = pypdfium2.PdfDocument(pdf)[0]
+    image = page.render(scale=3).to_pil()
+    return [code.text for code in zxingcpp.read_barcodes(image) if code.format.name == "QRCode"]
+
+
 async def confirmed(world: World) -> Booked:
     booked = await world.book()
     payment = await world.start_payment(booked)
@@ -138,6 +147,7 @@ async def test_a_paid_booking_is_confirmed_by_email_with_itinerary_receipt_and_c
     attachments = email.attachments()
     pdf = attachments[f"itinerary-{booked.reference}.pdf"]
     assert pdf.startswith(b"%PDF") and booked.reference.encode() in pdf
+    assert qr_codes_in(pdf) == [booked.reference]  # what a desk agent's scanner reads
     calendar = Calendar.from_ical(attachments[f"flights-{booked.reference}.ics"])
     events = calendar.walk("VEVENT")
     assert [e.decoded("dtstart") for e in events] == [
