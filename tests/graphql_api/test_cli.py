@@ -68,7 +68,7 @@ def test_check_fails_with_a_diff_on_a_stale_file(tmp_path: Path) -> None:
     [
         ({"SECRET_KEY": ""}, "SECRET_KEY"),
         ({"ADMIN_PASS": ""}, "ADMIN_PASS"),
-        ({"ALLOW_SANDBOX": "false"}, "sandbox upstreams (duffel, fx, paystack, whatsapp)"),
+        ({"ALLOW_SANDBOX": "false"}, "sandbox upstreams (duffel, email, fx, paystack, whatsapp)"),
     ],
 )
 def test_production_refuses_to_start_with_one_clear_line(

@@ -36,11 +36,12 @@ async def test_ready_names_every_dependency_with_status_and_mode(
     body = response.json()
     assert body["status"] == "ok"
     deps = body["dependencies"]
-    assert set(deps) == {"database", "redis", *UPSTREAMS}
+    assert set(deps) == {"database", "redis", "email", "sms", *UPSTREAMS}
     assert deps["database"] == {"status": "ok", "mode": "live", "backend": "sqlite"}
     assert deps["redis"] == {"status": "ok", "mode": "in-process"}
-    for name in UPSTREAMS:
+    for name in (*UPSTREAMS, "email"):
         assert deps[name] == {"status": "ok", "mode": "sandbox"}
+    assert deps["sms"] == {"status": "ok", "mode": "off"}  # until SMS_NOTIFICATIONS=true
     assert (await client.get("/health")).json() == body
 
 
@@ -50,6 +51,8 @@ async def test_ready_reports_live_upstreams_when_credentials_are_set(
     settings = make_settings(
         duffel_access_token="duffel_test_placeholder",
         fx_api_url="https://open.er-api.com/v6",
+        smtp_url="smtps://mailer:secret@smtp.example.com:465",
+        sms_notifications=True,
     )
     deps: dict[str, Any] = (await _get(create_app(settings), "/health/ready")).json()[
         "dependencies"
@@ -57,6 +60,8 @@ async def test_ready_reports_live_upstreams_when_credentials_are_set(
     assert deps["duffel"]["mode"] == "live"
     assert deps["fx"]["mode"] == "live"
     assert deps["paystack"]["mode"] == "sandbox"
+    assert deps["email"]["mode"] == "live"
+    assert deps["sms"]["mode"] == "sandbox"  # on, but no Termii key: recorded, not sent
 
 
 async def test_ready_with_real_redis_reports_it_live(
