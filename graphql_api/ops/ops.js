@@ -464,7 +464,7 @@
 
   function actionForm(item, name, holder) {
     const [label, style, mutation, variables] = ACTIONS[name];
-    const reason = h("textarea", { name: "reason", required: true, maxlength: 500, "aria-label": "Reason" });
+    const reason = h("textarea", { name: "reason", maxlength: 500, "aria-label": "Reason" });
     const error = h("p", { class: "error", role: "alert" });
     const form = h(
       "form",

@@ -13,7 +13,11 @@ from importlib import resources
 from starlette.requests import Request
 from starlette.responses import Response
 
-ASSETS = {"ops.js": "text/javascript; charset=utf-8", "ops.css": "text/css; charset=utf-8"}
+ASSETS = {
+    "ops.js": "text/javascript; charset=utf-8",
+    "ops.css": "text/css; charset=utf-8",
+    "icon.svg": "image/svg+xml",
+}
 
 
 def _policy(request: Request) -> str:
