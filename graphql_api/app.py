@@ -35,6 +35,7 @@ from graphql_api.response_cache import ResponseCache
 from graphql_api.routes import (
     duffel_webhook,
     health,
+    ops_page,
     paystack_webhook,
     sandbox_checkout,
     trip_page,
@@ -260,6 +261,8 @@ def create_app(
                 "/sandbox/checkout/{reference}", sandbox_checkout.sandbox_checkout, methods=["GET"]
             ),
             Route("/trip/{reference}", trip_page.trip_page, methods=["GET", "POST"]),
+            Route("/ops", ops_page.ops_page, methods=["GET"]),
+            Route("/ops/assets/{name:str}", ops_page.ops_asset, methods=["GET"]),
             Route(
                 "/sandbox/checkout/{reference}/{action:str}",
                 sandbox_checkout.sandbox_settle,

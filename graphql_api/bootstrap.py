@@ -64,6 +64,7 @@ from resolvers.notifications.notices import NoticeTimings
 from resolvers.notifications.outbox import OnWhatsApp, Outbox, OutboxSettings
 from resolvers.notifications.preview import preview
 from resolvers.notifications.render import Links, Renderer
+from resolvers.operations import ReconcilerWatch
 from resolvers.payments import Payments
 from resolvers.rates import RatesService
 from resolvers.saga import NO_HOOKS, SagaDeps, SagaHooks, SagaTimings, utc_now
@@ -270,13 +271,16 @@ async def open_services(
             modes=settings.upstream_modes(),
             payment_currency=settings.payment_currency,
             production=settings.is_production,
+            reconcile_interval_seconds=settings.reconcile_interval_seconds,
         )
         if background:
             _run_in_background(stack, services.dispatcher.run(), "notification-dispatcher")
             if settings.reconcile_interval_seconds > 0:
                 _run_in_background(
                     stack,
-                    _reconcile_forever(saga, settings.reconcile_interval_seconds),
+                    _reconcile_forever(
+                        saga, settings.reconcile_interval_seconds, services.reconciler_watch
+                    ),
                     "reconciler",
                 )
         yield services
@@ -374,13 +378,14 @@ def _run_in_background(stack: contextlib.AsyncExitStack, work: Any, name: str) -
     stack.push_async_callback(_cancel, task)
 
 
-async def _reconcile_forever(saga: SagaDeps, interval: float) -> None:
+async def _reconcile_forever(saga: SagaDeps, interval: float, watch: ReconcilerWatch) -> None:
     """Every replica reconciles; each step is a compare-and-set, so they never do work twice."""
     while True:
         # Jitter spreads the replicas' passes apart.
         await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311
         try:
-            await reconciliation.reconcile(saga)
+            report = await reconciliation.reconcile(saga)
+            watch.saw(report, saga.clock())
         except Exception:
             log.exception("reconciliation pass failed")
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 
 from resolvers.access import ANONYMOUS, Caller
+from resolvers.operations import ReconcilerWatch
 
 if TYPE_CHECKING:
     from conversation.handler import ConversationHandler
@@ -63,6 +64,9 @@ class Services:
     payment_currency: str
     # `APP_ENV=production`: introspection is for partners and admins only.
     production: bool
+    # This process's reconciler, as the ops dashboard shows it.
+    reconcile_interval_seconds: float = 0.0
+    reconciler_watch: ReconcilerWatch = field(default_factory=ReconcilerWatch)
 
 
 @dataclass(slots=True)

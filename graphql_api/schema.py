@@ -30,20 +30,34 @@ from graphql_api.types.bookings import (
     cursor_for,
     read_cursor,
 )
+from graphql_api.types.conversations import AuditEntry
 from graphql_api.types.flights import FlightOffer, FlightSearch, FlightSearchInput, Place
 from graphql_api.types.ledger import Ledger, MoneyAudit, MoneyViolation
 from graphql_api.types.money import ExchangeRate, Money
 from graphql_api.types.notifications import SandboxEmail
+from graphql_api.types.operations import (
+    OpsHealth,
+    WorkItem,
+    acknowledge_work_item_field,
+    answer_airline_change_field,
+    approve_held_payment_field,
+    ops_health_field,
+    refund_held_payment_field,
+    resolve_handoff_field,
+    retry_refund_field,
+    work_queue_field,
+)
 from integrations.sandbox.email import OutboxDirectory
 from resolvers import reconciliation
 from resolvers.access import channel_of, require_admin
 from resolvers.airline_changes import sandbox_change_flights
-from resolvers.errors import NotFound
+from resolvers.errors import BadUserInput, NotFound
 from resolvers.events import PAYMENTS, PaymentEvent
 from resolvers.handoffs import handoff_requests
 from resolvers.idempotency import run_once
 from resolvers.lifecycle import BookingStatus
 from resolvers.money import normalize_currency
+from resolvers.operations import BookingFilter, find_bookings
 
 
 @strawberry.type(description="A WhatsApp traveller who asked for a person (admins only).")
@@ -132,14 +146,46 @@ class Query:
         status: BookingStatus | None = None,
         first: int | None = 20,
         after: str | None = None,
+        channel: Annotated[
+            str | None, strawberry.argument(description="api, partner or whatsapp.")
+        ] = None,
+        created_from: Annotated[
+            datetime | None, strawberry.argument(description="Created at or after this.")
+        ] = None,
+        created_to: Annotated[
+            datetime | None, strawberry.argument(description="Created at or before this.")
+        ] = None,
+        search: Annotated[
+            str | None,
+            strawberry.argument(
+                description=(
+                    "A booking reference, a passenger's email, or a phone number (any form). "
+                    "With any of channel, createdFrom, createdTo and search, totalCount counts "
+                    "the matches among the newest 5000 bookings."
+                )
+            ),
+        ] = None,
     ) -> BookingConnection:
         context = info.context
-        rows, more, total = await context.services.bookings.list(
-            context.caller,
-            status=status,
-            first=20 if first is None else first,
-            after=read_cursor(after),
+        wanted = BookingFilter(
+            channel=channel, created_from=created_from, created_to=created_to, search=search
         )
+        limit = 20 if first is None else first
+        if wanted.empty:
+            rows, more, total = await context.services.bookings.list(
+                context.caller, status=status, first=limit, after=read_cursor(after)
+            )
+        else:
+            if not 1 <= limit <= 100:
+                raise BadUserInput("first is 1 to 100.", field="first")
+            rows, more, total = await find_bookings(
+                context.caller,
+                context.services.store,
+                status=status,
+                wanted=wanted,
+                first=limit,
+                after=read_cursor(after),
+            )
         edges = [BookingEdge(cursor=cursor_for(r), node=Booking.from_record(r)) for r in rows]
         return BookingConnection(
             edges=edges,
@@ -210,6 +256,19 @@ class Query:
             )
             for w in written
         ]
+
+    work_queue: list[WorkItem] = strawberry.field(
+        resolver=work_queue_field,
+        description=(
+            "Everything that needs a person, oldest first: held payments, failed or stuck "
+            "refunds, unknown airline outcomes, disputes, airline changes, WhatsApp handoffs "
+            "(admins only)."
+        ),
+    )
+    ops_health: OpsHealth = strawberry.field(
+        resolver=ops_health_field,
+        description="Each dependency's status and mode, and the reconciler's last pass (admins).",
+    )
 
     @strawberry.field(
         description=(
@@ -387,6 +446,43 @@ class Mutation:
             context.services.bookings.deps, str(booking_reference), minutes
         )
         return Booking.from_record(record)
+
+    approve_held_payment: Booking = strawberry.mutation(
+        resolver=approve_held_payment_field,
+        description=(
+            "Keep a payment held for review (the wrong amount) as the booking's payment and "
+            "confirm it with the airline (admins only; audited with `reason`)."
+        ),
+    )
+    refund_held_payment: Booking = strawberry.mutation(
+        resolver=refund_held_payment_field,
+        description=(
+            "Refund a payment held for review; the booking stays open to pay (admins only; "
+            "audited with `reason`)."
+        ),
+    )
+    retry_refund: Booking = strawberry.mutation(
+        resolver=retry_refund_field,
+        description="Ask the provider again for a failed refund (admins only; audited).",
+    )
+    acknowledge_work_item: Booking = strawberry.mutation(
+        resolver=acknowledge_work_item_field,
+        description=(
+            "Take a failed or stuck refund, unknown airline outcome or dispute off the work "
+            "queue, saying what was done (admins only; audited)."
+        ),
+    )
+    answer_airline_change: Booking = strawberry.mutation(
+        resolver=answer_airline_change_field,
+        description="Accept or cancel for an airline change on the traveller's behalf (audited).",
+    )
+    resolve_handoff: AuditEntry = strawberry.mutation(
+        resolver=resolve_handoff_field,
+        description=(
+            "A person has answered a WhatsApp traveller who asked for one: off the queue, "
+            "audited on the traveller's bookings (admins only)."
+        ),
+    )
 
     admin_login: AdminSession = strawberry.mutation(
         resolver=admin_login_field,

@@ -212,6 +212,18 @@ class Dispute(_Model):
     currency: str | None = None
 
 
+class AuditEntry(_Model):
+    """What an operator did to the booking by hand: who, when, what (and to which item), why."""
+
+    at: datetime
+    by: str
+    action: str
+    subject: str = ""
+    """The payment, refund, airline change or work item acted on."""
+    reason: str
+    outcome: str = ""
+
+
 class Ledger(_Model):
     captures: list[Capture] = Field(default_factory=list)
     refunds: list[Refund] = Field(default_factory=list)
@@ -228,6 +240,8 @@ class Ledger(_Model):
     notices: list[Notice] = Field(default_factory=list)
     preferences: Preferences = Field(default_factory=Preferences)
     journal: list[JournalEntry] = Field(default_factory=list)
+    # Operators' actions, never trimmed: the journal drops its oldest lines, the audit does not.
+    audit: list[AuditEntry] = Field(default_factory=list)
 
     @classmethod
     def of(cls, booking: BookingRecord) -> Ledger:
@@ -513,7 +527,12 @@ def audit(
                     f"held order {order.order_id} still stands on a {status} booking",
                 )
     for refund in ledger.refunds:
-        if refund.state is RefundState.FAILED:
+        # A failed refund an operator has asked again for is answered by the later one.
+        retried = any(
+            r.requested_at > refund.requested_at
+            for r in ledger.refunds_for(refund.payment_reference)
+        )
+        if refund.state is RefundState.FAILED and not retried:
             report(
                 ViolationKind.REFUND_FAILED,
                 f"refund {refund.id} of {refund.amount_subunits} {refund.currency} failed: "

@@ -11,6 +11,7 @@ from typing import Any
 import strawberry
 
 from graphql_api.context import Info
+from graphql_api.types.conversations import AuditEntry, ChatMessage
 from graphql_api.types.flights import Carrier, ProviderMode, Slice
 from graphql_api.types.money import Money
 from graphql_api.types.notifications import AirlineChange, Notification, NotificationPreferences
@@ -173,6 +174,38 @@ class Booking:
             self.record.reference
         )
         return [Notification.from_record(r) for r in records]
+
+    @strawberry.field(description="Every payment of the booking, oldest first.")
+    async def payments(self, info: Info) -> list[Payment]:
+        found = await info.context.services.store.payments.list_for_bookings(
+            [self.record.reference]
+        )
+        found.sort(key=lambda p: p.created_at)
+        return [Payment.from_record(p, self.record.status) for p in found]
+
+    @strawberry.field(
+        description="What operators did to the booking by hand, and why, oldest first (admins)."
+    )
+    def audit_log(self, info: Info) -> list[AuditEntry]:
+        require_admin(info.context.caller)
+        return [AuditEntry.from_domain(a) for a in Ledger.of(self.record).audit]
+
+    @strawberry.field(
+        description=(
+            "The WhatsApp conversation the booking was made in, oldest first; empty for other "
+            "channels (admins)."
+        )
+    )
+    async def whatsapp_transcript(self, info: Info) -> list[ChatMessage]:
+        require_admin(info.context.caller)
+        contact = self.record.data.get("contact") or {}
+        wa_id = contact.get("whatsapp")
+        if not isinstance(wa_id, str) or not wa_id:
+            return []
+        conversation = await info.context.services.store.conversations.get(wa_id)
+        if conversation is None:
+            return []
+        return [ChatMessage.from_stored(m) for m in conversation.messages]
 
     @classmethod
     def from_record(cls, record: BookingRecord) -> Booking:

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import strawberry
 
+from graphql_api.types.conversations import AuditEntry
 from graphql_api.types.money import Money
 from graphql_api.types.notifications import AirlineChange
 from integrations.state.store import BookingRecord
@@ -129,6 +130,9 @@ class Ledger:
     disputes: list[PaymentDispute]
     journal: list[LedgerEntry]
     violations: list[MoneyViolation]
+    audit: list[AuditEntry] = strawberry.field(
+        description="Operators' actions on the booking, oldest first."
+    )
     check_at: datetime | None = strawberry.field(
         description="When the reconciler looks at the booking next; null while nothing waits."
     )
@@ -206,6 +210,7 @@ class Ledger:
                 for e in ledger.journal
             ],
             violations=[MoneyViolation.from_domain(v) for v in violations],
+            audit=[AuditEntry.from_domain(a) for a in ledger.audit],
             check_at=booking.check_at,
         )
 

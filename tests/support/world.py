@@ -288,7 +288,8 @@ class Transaction:
 
     @property
     def refunded(self) -> int:
-        return sum(r["amount"] for r in self.refunds)
+        # A refund Paystack failed returned nothing: the money may be asked for again.
+        return sum(r["amount"] for r in self.refunds if r.get("status") != "failed")
 
 
 @dataclass
