@@ -311,7 +311,7 @@
       passengers { type title givenName familyName email phoneNumber bornOn }
       payments { reference status mode amount { formatted } paidAt updatedAt }
       airlineChanges { id summary detectedAt respondBy answer answeredBy availableActions }
-      notifications { kind channel recipient status attempts sentAt error }
+      notifications { kind channel recipient status attempts sentAt error detail }
       auditLog { at by action subject reason outcome }
       whatsappTranscript { direction at body }
     }
@@ -418,8 +418,8 @@
           b.auditLog.map((a) => row(when(a.at), a.by, a.action, a.subject, a.reason, a.outcome || "—")),
         )),
         part("Notifications", "notifications", table(
-          ["Kind", "Channel", "To", "Status", "Attempts", "Sent", "Error"],
-          b.notifications.map((n) => row(n.kind, n.channel, n.recipient, n.status, n.attempts, when(n.sentAt), n.error || "—")),
+          ["Kind", "Channel", "To", "Status", "Attempts", "Sent", "Error or why skipped"],
+          b.notifications.map((n) => row(n.kind, n.channel, n.recipient, n.status, n.attempts, when(n.sentAt), n.error || n.detail || "—")),
         )),
         l ? part("Timeline", "timeline", table(
           ["When", "Who", "What", "Detail"],
@@ -571,12 +571,36 @@
     );
   }
 
+  // --- Sandbox emails --------------------------------------------------------------------
+
+  const EMAILS = `query { sandboxEmails(first: 100) { name to subject writtenAt size } }`;
+
+  async function loadEmails() {
+    let emails;
+    try {
+      emails = (await gql(EMAILS)).sandboxEmails;
+    } catch (error) {
+      notice(error.message);
+      return;
+    }
+    $("email-rows").replaceChildren(
+      ...emails.map((e) => {
+        const reference = (e.subject.match(/\bSF[A-Z0-9]{6}\b/) || [])[0];
+        const subject = reference
+          ? h("a", { href: `#/booking/${encodeURIComponent(reference)}` }, e.subject)
+          : e.subject;
+        return row(when(e.writtenAt), e.to, subject, e.name, `${Math.ceil(e.size / 1024)} KiB`);
+      }),
+    );
+    $("emails-empty").hidden = emails.length > 0;
+  }
+
   // --- Routing ---------------------------------------------------------------------------
 
   function route() {
     if (!token) return;
     const [, view, arg] = (location.hash || "#/live").split("/");
-    const name = view === "booking" ? "booking" : ["live", "bookings", "queue", "health"].includes(view) ? view : "live";
+    const name = view === "booking" ? "booking" : ["live", "bookings", "queue", "emails", "health"].includes(view) ? view : "live";
     for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `view-${name}`;
     for (const link of document.querySelectorAll(".tabs a")) {
       if (link.dataset.view === name || (name === "booking" && link.dataset.view === "bookings")) link.setAttribute("aria-current", "page");
@@ -586,6 +610,7 @@
     if (name === "bookings") loadBookings(0);
     if (name === "booking" && arg) showBooking(decodeURIComponent(arg));
     if (name === "queue") loadQueue();
+    if (name === "emails") loadEmails();
     if (name === "health") loadHealth();
   }
 
@@ -601,6 +626,7 @@
     $("first-page").addEventListener("click", () => loadBookings(0));
     $("queue-refresh").addEventListener("click", loadQueue);
     $("health-refresh").addEventListener("click", loadHealth);
+    $("emails-refresh").addEventListener("click", loadEmails);
     window.addEventListener("hashchange", route);
     $("password").focus();
   });

@@ -294,3 +294,29 @@ async def test_the_browser_loads_nothing_from_elsewhere_and_reports_no_policy_vi
     origin = f"http://{outside.server}/"
     assert requested and all(url.startswith(origin) for url in requested), requested
     assert problems == []
+
+
+async def test_the_travellers_emails_written_by_the_sandbox_are_listed_with_their_notifications(
+    settings: Settings,
+) -> None:
+    async with gateway(settings) as outside, chromium() as browser:
+        page = await signed_in(browser, outside.server)
+        reference, payment = await outside.book("Eze")
+        await outside.paystack_pays(payment)
+        await page.click('.tabs a[data-view="emails"]')
+        confirmation = page.locator("#email-rows tr", has_text=reference).first
+        for _ in range(20):  # the dispatcher writes it within moments of the confirmation
+            if await confirmation.count():
+                break
+            await page.click("#emails-refresh")
+            await page.wait_for_timeout(250)
+        await expect(confirmation).to_contain_text("tunde@example.com", timeout=WAIT_MS)
+        await expect(confirmation).to_contain_text(".eml")
+
+        # From the email to its booking, where the notification's outcome is shown.
+        await confirmation.get_by_role("link").click()
+        await expect(page.locator("#booking-status")).to_have_text("CONFIRMED", timeout=WAIT_MS)
+        notifications = page.locator("#notifications")
+        await expect(notifications).to_contain_text("CONFIRMATION", timeout=WAIT_MS)
+        await expect(notifications).to_contain_text("EMAIL")
+        await expect(notifications).to_contain_text("SENT")
