@@ -396,10 +396,8 @@ class Goal:
             if ratio <= 1
             else ("MISSES by more than 2x" if ratio > FAILING_FACTOR else "misses")
         )
-        return (
-            f"{self.what}: {measured:.2f} {self.unit} (goal {sign} {self.limit:g} {self.unit}): "
-            f"{verdict}"
-        )
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{self.what}: {measured:.2f}{unit} (goal {sign} {self.limit:g}{unit}): {verdict}"
 
 
 class Goals:
