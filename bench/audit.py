@@ -29,6 +29,8 @@ sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
 
 from bench.common import (
     POSTGRES_ADMIN_URL,
+    Goal,
+    Goals,
     bench_database,
     clean_env,
     load_average,
@@ -182,13 +184,18 @@ def run_audits(url: str, rounds: int) -> list[float]:
     return times
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bookings", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--postgres-url", default=POSTGRES_ADMIN_URL)
+    parser.add_argument(
+        "--smoke", action="store_true", help="a run of seconds: 300 bookings, one round"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.bookings, args.rounds = 300, 1
     databases = [d.strip() for d in args.databases.split(",") if d.strip()]
     print(f"cores: {os.cpu_count()} (usable here: {usable_cores()}); load {load_average()}")
     results: dict[str, list[float]] = {}
@@ -201,14 +208,16 @@ def main() -> None:
                 )
                 results[kind] = run_audits(url, args.rounds)
     print(f"load after {load_average()}")
+    goals = Goals()
     for kind, times in results.items():
-        worst = max(times)
-        goal = f", goal < {GOAL_SECONDS:.0f} s: " + ("meets" if worst < GOAL_SECONDS else "MISSES")
         print(
             f"sureflights audit over {args.bookings} bookings on {kind}: best {min(times):.2f} s,"
-            f" worst {worst:.2f} s" + (goal + " the goal" if kind == "sqlite" else "")
+            f" worst {max(times):.2f} s"
         )
+        # The goal is for 10,000 bookings on SQLite; PostgreSQL is held to the same.
+        goals.check(Goal(f"audit on {kind}, worst round", GOAL_SECONDS, "s"), max(times))
+    return goals.exit_code()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -364,3 +364,55 @@ def bench_database(kind: str, workdir: Path, admin_url: str) -> Iterator[str]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+# --- goals ------------------------------------------------------------------------------------
+
+# A benchmark fails (exits non-zero) when a measurement misses its goal by more than this factor:
+# a shared or slower machine may miss a goal, but not by this much unless something regressed.
+FAILING_FACTOR = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    """What a measurement should be: at most `limit` (or at least, with `at_least`)."""
+
+    what: str
+    limit: float
+    unit: str
+    at_least: bool = False
+
+    def ratio(self, measured: float) -> float:
+        """How far off the goal a measurement is: 1 or less meets it."""
+        if self.at_least:
+            return self.limit / measured if measured > 0 else math.inf
+        return measured / self.limit
+
+    def line(self, measured: float) -> str:
+        sign = ">=" if self.at_least else "<="
+        ratio = self.ratio(measured)
+        verdict = (
+            "meets"
+            if ratio <= 1
+            else ("MISSES by more than 2x" if ratio > FAILING_FACTOR else "misses")
+        )
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{self.what}: {measured:.2f}{unit} (goal {sign} {self.limit:g}{unit}): {verdict}"
+
+
+class Goals:
+    """The goals a run measured, printed beside the figures; `exit_code` fails the run when one
+    was missed by more than `FAILING_FACTOR`."""
+
+    def __init__(self) -> None:
+        self.checked: list[tuple[Goal, float]] = []
+
+    def check(self, goal: Goal, measured: float) -> None:
+        self.checked.append((goal, measured))
+        print(goal.line(measured), flush=True)
+
+    def exit_code(self) -> int:
+        failed = [(g, m) for g, m in self.checked if g.ratio(m) > FAILING_FACTOR]
+        if failed:
+            print(f"{len(failed)} goal(s) missed by more than {FAILING_FACTOR:g}x", flush=True)
+        return 1 if failed else 0

@@ -39,6 +39,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from bench.common import (
     POSTGRES_ADMIN_URL,
+    Goal,
+    Goals,
     bench_database,
     free_port,
     load_average,
@@ -51,10 +53,10 @@ from resolvers.ledger import Ledger, Notice, NoticeKind
 from resolvers.notifications.outbox import OutboxSettings
 from resolvers.saga import NOTICES
 
-# A goal for the dispatcher on one worker: a thousand confirmations (each with a PDF and a
-# calendar file) out within a minute of a burst, the last one less than a minute after its event.
-GOAL_PER_SECOND = 20.0
-GOAL_P99_SECONDS = 60.0
+# Goals for the dispatcher on one worker: a burst of a thousand confirmations (each with its PDF
+# and calendar file) out within a minute, none waiting more than a minute from its event.
+RATE = Goal("notifications sent per second", 20.0, "/s", at_least=True)
+P99 = Goal("event to SMTP server p99", 60.0, "s")
 
 SEARCH = """query($input: FlightSearchInput!) {
   searchFlights(input: $input) { offers(first: 50) { id requiresInstantPayment } } }"""
@@ -211,7 +213,10 @@ def main() -> int:
     parser.add_argument("--confirmations", type=int, default=1000)
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--postgres-url", default=POSTGRES_ADMIN_URL)
+    parser.add_argument("--smoke", action="store_true", help="a run of seconds: 50 confirmations")
     args = parser.parse_args()
+    if args.smoke:
+        args.confirmations = 50
     recorder = Recorder()
     port = free_port()
     controller = Controller(recorder, hostname="127.0.0.1", port=port)
@@ -247,16 +252,15 @@ def main() -> int:
     print(f"notifications: {args.confirmations} confirmations queued at once, one worker, "
           f"{args.database}; {usable_cores()} cores, load {load_average()}")  # fmt: skip
     print(f"  dispatcher (render + PDF + .ics + SMTP): {rate:8.1f} sent/s   "
-          f"event→SMTP p50 {p50 * 1000:7.0f} ms  p99 {p99 * 1000:7.0f} ms   "
-          f"(goal ≥ {GOAL_PER_SECOND:.0f}/s, p99 ≤ {GOAL_P99_SECONDS:.0f} s)")  # fmt: skip
+          f"event→SMTP p50 {p50 * 1000:7.0f} ms  p99 {p99 * 1000:7.0f} ms")  # fmt: skip
     print(f"  reference (aiosmtplib alone, {concurrency} at a time, same message size): "
           f"{ref_rate:8.1f} sent/s   p50 {percentile(sorted(ref_latencies), 50) * 1000:7.0f} ms  "
           f"p99 {percentile(sorted(ref_latencies), 99) * 1000:7.0f} ms")  # fmt: skip
     print(f"  dispatcher / reference: {rate / ref_rate:.2f}")
-    missed = rate * 2 < GOAL_PER_SECOND or p99 > 2 * GOAL_P99_SECONDS
-    if missed:
-        print("  goal missed by more than 2×")
-    return 1 if missed else 0
+    goals = Goals()
+    goals.check(RATE, rate)
+    goals.check(P99, p99)
+    return goals.exit_code()
 
 
 if __name__ == "__main__":

@@ -59,6 +59,8 @@ sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
 from bench.common import (
     HOST,
     UVICORN_OPTIONS,
+    Goal,
+    Goals,
     Measurement,
     clean_env,
     cpu_seconds,
@@ -558,6 +560,7 @@ def report(
     cpus: tuple[int, int] | None,
     in_process: InProcess,
     over_http: dict[str, OverHttp] | None,
+    goals: Goals,
 ) -> None:
     search = in_process.search
     if in_process.profile is not None:
@@ -638,26 +641,19 @@ def report(
                     f"{wrk.failures} failures"
                 )
 
-    p50 = in_process.client.p50
-    verdict = "meets" if p50 <= TARGET_P50_MS else "misses"
-    print(f"\nexecuted, in process: p50 {p50:.2f} ms {verdict} the {TARGET_P50_MS:g} ms goal")
+    print()
+    goals.check(Goal("executed, in process, p50", TARGET_P50_MS, "ms"), in_process.client.p50)
     if over_http is not None:
         executed = over_http["executed"].sequential.p50
-        verdict = "meets" if executed <= TARGET_P50_MS else "misses"
-        print(f"executed, over HTTP: p50 {executed:.2f} ms {verdict} the {TARGET_P50_MS:g} ms goal")
+        goals.check(Goal("executed, over HTTP, p50", TARGET_P50_MS, "ms"), executed)
         cached = over_http["from the response cache"]
-        verdict = "meets" if cached.sequential.p50 <= TARGET_CACHED_P50_MS else "misses"
-        print(
-            f"from the response cache, over HTTP: p50 {cached.sequential.p50:.2f} ms {verdict} "
-            f"the {TARGET_CACHED_P50_MS:g} ms goal"
+        goals.check(
+            Goal("from the response cache, over HTTP, p50", TARGET_CACHED_P50_MS, "ms"),
+            cached.sequential.p50,
         )
         if cached.wrk is not None:
-            rps = cached.wrk.requests_per_second
-            verdict = "meets" if rps >= TARGET_CACHED_RPS else "misses"
-            print(
-                f"from the response cache, over HTTP: {rps:.0f} requests/s {verdict} the "
-                f"{TARGET_CACHED_RPS:,.0f} goal"
-            )
+            goal = Goal("from the response cache, over HTTP", TARGET_CACHED_RPS, "requests/s", True)
+            goals.check(goal, cached.wrk.requests_per_second)
 
 
 def _figures(timings: Timings) -> tuple[int, float, float, float, float | None]:
@@ -689,7 +685,12 @@ def main() -> int:
     parser.add_argument(
         "--time-limit", type=int, default=240, metavar="SECONDS", help="the run's hard stop"
     )
+    parser.add_argument(
+        "--smoke", action="store_true", help="a run of seconds: 30 requests a row, no wrk"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.requests, args.phase_seconds, args.wrk = 30, 3.0, 0
     plan = Plan(args.requests, args.phase_seconds)
 
     load = os.getloadavg()
@@ -710,10 +711,11 @@ def main() -> int:
                 name: run_over_http(workdir, in_process.variables, plan, args.wrk, cpus, cached)
                 for name, cached in (("executed", False), ("from the response cache", True))
             }
-    report(args, load, usable or 1, cpus, in_process, over_http)
+    goals = Goals()
+    report(args, load, usable or 1, cpus, in_process, over_http, goals)
     if args.profile:
         print(f"profile written to {args.profile}")
-    return 0
+    return goals.exit_code()
 
 
 if __name__ == "__main__":

@@ -148,7 +148,9 @@ async def _record_failure(
     def decide(booking: BookingRecord, ledger: Ledger, now: datetime) -> Change | None:
         opened = ledger.open_payment
         if opened is None or opened.reference != payment.reference:
-            return None
+            # A payment watched after its booking ended counts this look as one of its checks,
+            # or it would be asked about at every pass for ever.
+            return Change() if _count_check(ledger, payment.reference, now, deps) else None
         ledger.open_payment = None
         ledger.note(
             now, source, "payment.failed", f"{payment.reference} {verified.gateway_response or ''}"
@@ -163,12 +165,7 @@ async def _checked(deps: SagaDeps, booking_reference: str, payment_reference: st
 
     def decide(booking: BookingRecord, ledger: Ledger, now: datetime) -> Change | None:
         opened = ledger.open_payment
-        watched = [w for w in ledger.watched if w.reference == payment_reference]
-        if watched:
-            for watch in watched:
-                watch.checks_left -= 1
-                watch.due_at = now + deps.timings.verify_after
-            ledger.watched = [w for w in ledger.watched if w.checks_left > 0]
+        if _count_check(ledger, payment_reference, now, deps):
             return Change()
         if opened is not None and opened.reference == payment_reference and opened.state == "open":
             opened.checked_at = now
@@ -176,6 +173,16 @@ async def _checked(deps: SagaDeps, booking_reference: str, payment_reference: st
         return None
 
     return await record(deps, booking_reference, decide)
+
+
+def _count_check(ledger: Ledger, payment_reference: str, now: datetime, deps: SagaDeps) -> bool:
+    """One check of a watched payment used up, the next one later; False if it is not watched."""
+    watched = [w for w in ledger.watched if w.reference == payment_reference]
+    for watch in watched:
+        watch.checks_left -= 1
+        watch.due_at = now + deps.timings.verify_after
+    ledger.watched = [w for w in ledger.watched if w.checks_left > 0]
+    return bool(watched)
 
 
 # How many more times a payment is verified after its booking ended, or after the provider said

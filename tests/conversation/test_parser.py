@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import json
-import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -34,7 +33,7 @@ SLOT_FLOOR = 0.90
 class Utterance:
     line: int
     text: str
-    expecting: str | None
+    expecting: Expecting | None
     today: date
     intent: Intent
     slots: dict[str, Any]
@@ -333,7 +332,9 @@ def test_a_new_search_is_heard_while_viewing_results() -> None:
     assert parsed.slots.selection is None
 
 
-@pytest.mark.parametrize("expecting", [None, "selection", "passenger", "confirmation"])
+@pytest.mark.parametrize(
+    "expecting", [None, Expecting.SELECTION, Expecting.PASSENGER, Expecting.CONFIRMATION]
+)
 @pytest.mark.parametrize(
     ("text", "intent"),
     [
@@ -344,7 +345,7 @@ def test_a_new_search_is_heard_while_viewing_results() -> None:
     ],
 )
 def test_explicit_intents_are_heard_in_every_state(
-    text: str, intent: Intent, expecting: str | None
+    text: str, intent: Intent, expecting: Expecting | None
 ) -> None:
     assert parse(text, today=TODAY, expecting=expecting).intent is intent
 
@@ -387,12 +388,11 @@ def test_the_conversation_imports_nothing_from_the_api_or_the_domain() -> None:
     assert not [name for name in imported if name.split(".")[0] in {"graphql_api", "resolvers"}]
 
 
-def test_messages_are_read_in_under_a_millisecond_on_average(report_accuracy: list[str]) -> None:
+def test_reading_a_message_again_reads_it_the_same_way() -> None:
+    """Nothing one message leaves behind changes how the next is read (the benchmark,
+    bench/in_process.py, times this same pass over the labelled messages)."""
     utterances = load_utterances()
-    parse("warm up", today=TODAY)  # builds the airport tables once
-    started = time.perf_counter()
-    for utterance in utterances:
-        parse(utterance.text, today=utterance.today, expecting=utterance.expecting)
-    per_message = (time.perf_counter() - started) / len(utterances)
-    report_accuracy.append(f"parse time {per_message * 1e6:.0f} µs per message")
-    assert per_message < 0.001
+    first = [parse(u.text, today=u.today, expecting=u.expecting) for u in utterances]
+    again = [parse(u.text, today=u.today, expecting=u.expecting) for u in reversed(utterances)]
+    assert first == list(reversed(again))
+    assert sum(1 for slots in first if slots.intent is not Intent.UNKNOWN) > len(first) // 2

@@ -30,6 +30,11 @@ OTHER = "2348059876543"
 SUPPORT_CONTACT = "+234 700 000 0000 or help@sureflights.example"
 
 
+def meta_signature(app_secret: str, raw: bytes) -> str:
+    """X-Hub-Signature-256 as Meta signs a webhook delivery with the app's secret."""
+    return "sha256=" + hmac.new(app_secret.encode(), raw, hashlib.sha256).hexdigest()
+
+
 def check_meta_limits(body: dict[str, Any]) -> None:
     """Every message we send stays within the Cloud API's documented limits."""
     assert body["messaging_product"] == "whatsapp"
@@ -133,7 +138,7 @@ class WhatsApp:
 
     async def deliver(self, payload: dict[str, Any]) -> httpx.Response:
         raw = json.dumps(payload).encode()
-        signature = "sha256=" + hmac.new(APP_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+        signature = meta_signature(APP_SECRET, raw)
         return await self.http.post(
             "/webhooks/whatsapp",
             content=raw,

@@ -39,7 +39,7 @@ def _shift(value: Any, delta: timedelta) -> Any:
 
 def recorded_offer(*, instant: bool) -> dict[str, Any]:
     """Duffel's recorded offer, departing in about 30 days and bookable for 30 minutes."""
-    body = upstream_fixture("duffel_offer_response.json")
+    body: dict[str, Any] = upstream_fixture("duffel_offer_response.json")
     departs = datetime.fromisoformat(body["data"]["slices"][0]["segments"][0]["departing_at"])
     body = _shift(body, (datetime.now() + timedelta(days=30)).replace(microsecond=0) - departs)
     data = body["data"]
@@ -58,7 +58,7 @@ def recorded_offer(*, instant: bool) -> dict[str, Any]:
 
 def recorded_order(offer: dict[str, Any], *, awaiting_payment: bool) -> dict[str, Any]:
     """Duffel's recorded order (booking reference VP7ZA6) for the offer's passenger and price."""
-    body = copy.deepcopy(upstream_fixture("duffel_order_response.json"))
+    body: dict[str, Any] = copy.deepcopy(upstream_fixture("duffel_order_response.json"))
     data = body["data"]
     data["total_amount"] = offer["data"]["total_amount"]
     data["total_currency"] = offer["data"]["total_currency"]
@@ -87,7 +87,7 @@ def charge_success(reference: str, amount: int, currency: str = "NGN") -> bytes:
 def verified(
     reference: str, amount: int, currency: str = "NGN", status: str = "success"
 ) -> dict[str, Any]:
-    body = copy.deepcopy(upstream_fixture("paystack_verify_response.json"))
+    body: dict[str, Any] = copy.deepcopy(upstream_fixture("paystack_verify_response.json"))
     body["data"].update(reference=reference, amount=amount, currency=currency, status=status)
     return body
 
@@ -125,6 +125,10 @@ class PaystackDouble:
 
     def _verified(self, request: httpx.Request) -> httpx.Response:
         reference = request.url.path.rsplit("/", 1)[-1]
+        if reference not in self.charged:
+            # As Paystack answers a reference it never initialized.
+            refused = {"status": False, "message": "Transaction reference not found"}
+            return httpx.Response(400, json=refused)
         amount, currency = self.charged[reference]
         return httpx.Response(200, json=verified(reference, amount, currency, self.answer_status))
 
@@ -234,7 +238,7 @@ async def failed(
 
 
 def rates_for_gbp() -> dict[str, Any]:
-    body = copy.deepcopy(upstream_fixture("fx_open_er_api_latest.json"))
+    body: dict[str, Any] = copy.deepcopy(upstream_fixture("fx_open_er_api_latest.json"))
     usd_per_gbp = 1 / body["rates"]["GBP"]
     body["base_code"] = "GBP"
     body["rates"] = {code: rate * usd_per_gbp for code, rate in body["rates"].items()}

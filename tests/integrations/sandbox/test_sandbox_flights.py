@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import math
 import os
-import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -646,23 +644,22 @@ async def test_place_suggestions_are_limited(sandbox: SandboxFlights) -> None:
     assert await sandbox.suggest_places("qqqqqq") == []
 
 
-# --- Speed -------------------------------------------------------------------------------------
+# --- Many days ------------------------------------------------------------------------------
 
 
-async def test_timing_of_a_fifty_offer_search(sandbox: SandboxFlights) -> None:
-    await search(sandbox, ("LOS", "ABV", DAY))  # loads the airport table once
-    durations = []
-    counts = []
+async def test_a_return_search_on_any_of_forty_days_offers_flights_on_the_dates_asked(
+    sandbox: SandboxFlights,
+) -> None:
+    """The search the benchmark times (bench/in_process.py), held to what it must answer."""
     for i in range(40):
-        day = DAY + timedelta(days=i)
-        started = time.perf_counter()
-        result = await search(
-            sandbox, ("LOS", "LHR", day), ("LHR", "LOS", day + timedelta(days=10))
-        )
-        durations.append(time.perf_counter() - started)
-        counts.append(len(result.offers))
-    print(
-        f"\nLOS-LHR return, {statistics.median(counts):.0f} offers: "
-        f"median {statistics.median(durations) * 1000:.2f} ms, "
-        f"fastest {min(durations) * 1000:.2f} ms, slowest {max(durations) * 1000:.2f} ms"
-    )
+        out_day, back_day = DAY + timedelta(days=i), DAY + timedelta(days=i + 10)
+        result = await search(sandbox, ("LOS", "LHR", out_day), ("LHR", "LOS", back_day))
+
+        assert 30 <= len(result.offers) <= 60, out_day
+        assert len({offer.id for offer in result.offers}) == len(result.offers)
+        for offer in result.offers:
+            out, back = offer.slices
+            assert out.segments[0].departing_at.date() == out_day
+            assert back.segments[0].departing_at.date() == back_day
+            assert out.segments[-1].arriving_at < back.segments[0].departing_at
+            assert offer.expires_at > NOW
