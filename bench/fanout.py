@@ -49,6 +49,7 @@ import json
 import multiprocessing
 import os
 import secrets
+import subprocess
 import sys
 import tempfile
 import threading
@@ -82,6 +83,7 @@ from bench.common import (
     run_loop,
     serving,
     start_py_spy,
+    stop,
     stop_py_spy,
     sureflights_command,
     time_limit,
@@ -358,6 +360,32 @@ def gateway(
         **extra,
     )
     return serving(name, sureflights_command(), env, workdir, http_get_answers("/health/live"), cpu)
+
+
+@contextlib.contextmanager
+def notification_worker(
+    workdir: Path, secret: str, database_url: str, cpu: int | None
+) -> Iterator[None]:
+    """`sureflights notify worker` beside the gateway (NOTIFICATION_DISPATCHER=worker), on the
+    same database and Redis, pinned to `cpu` (the clients' core)."""
+    env = clean_env(
+        DATABASE_URL=database_url,
+        SECRET_KEY=secret,
+        REDIS_URL=REDIS_URL,
+        RECONCILE_INTERVAL_SECONDS="0",
+        LOG_LEVEL="WARNING",
+    )
+    sureflights = Path(sys.executable).with_name("sureflights")
+    with (workdir / "notification-worker.log").open("wb") as log:
+        process = subprocess.Popen(
+            [str(sureflights), "notify", "worker"], cwd=workdir, env=env, stdout=log, stderr=log
+        )
+    try:
+        if cpu is not None:
+            os.sched_setaffinity(process.pid, {cpu})
+        yield
+    finally:
+        stop(process)
 
 
 def fake_paystack(
@@ -755,8 +783,11 @@ def run_webhooks(
                 database_url,
                 PAYSTACK_SECRET_KEY=paystack_secret,
                 PAYSTACK_API_URL=f"http://{HOST}:{paystack_port}",
+                NOTIFICATION_DISPATCHER=args.notifications,
             )
         )
+        if args.notifications == "worker":
+            stack.enter_context(notification_worker(workdir, secret, database_url, client_cpu))
         print(f"webhook gateway: pid {pid}, port {port}, {database_url.split(':')[0]}", flush=True)
         return asyncio.run(
             fire_webhooks(port, token, paystack_secret, args.webhooks, args.webhook_concurrency)
@@ -792,6 +823,14 @@ def main() -> int:
         default=POSTGRES_ADMIN_URL,
         help="a PostgreSQL server and role that may create the run's database (dropped after)",
     )
+    parser.add_argument(
+        "--notifications",
+        choices=("in-process", "worker"),
+        default="in-process",
+        help="who sends the confirmations the settlements cause: the gateway itself (the "
+        "default), or a `sureflights notify worker` process on the clients' core (needs Redis: "
+        "implies --redis)",
+    )
     parser.add_argument("--skip-fanout", action="store_true")
     parser.add_argument("--skip-webhooks", action="store_true")
     parser.add_argument("--time-limit", type=int, default=300, metavar="SECONDS")
@@ -806,6 +845,8 @@ def main() -> int:
         args.webhook_concurrency = min(args.webhook_concurrency, 8)
         args.time_limit = min(args.time_limit, 120)
 
+    if args.notifications == "worker":
+        args.redis = True
     usable = usable_cores()
     cpus = pick_cpus()
     if cpus:
@@ -818,6 +859,7 @@ def main() -> int:
         flush=True,
     )
     print(f"event bus: {'Redis ' + REDIS_URL if args.redis else 'in-process'}", flush=True)
+    print(f"notifications sent by: {args.notifications}", flush=True)
     fanout: FanOutRun | None = None
     webhooks: dict[str, Webhooks] = {}
     databases = [name.strip() for name in args.webhook_databases.split(",") if name.strip()]

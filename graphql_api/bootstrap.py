@@ -273,8 +273,9 @@ async def open_services(
             production=settings.is_production,
             reconcile_interval_seconds=settings.reconcile_interval_seconds,
         )
-        if background:
+        if background and settings.notification_dispatcher == "in-process":
             _run_in_background(stack, services.dispatcher.run(), "notification-dispatcher")
+        if background:
             if settings.reconcile_interval_seconds > 0:
                 _run_in_background(
                     stack,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import sys
 from collections.abc import Awaitable, Callable
@@ -318,6 +319,35 @@ def notify_preview(event: str, reference: str, out_dir: str | None) -> None:
     for name, content in files.items():
         (folder / name).write_bytes(content)
     click.echo(f"wrote {', '.join(sorted(files))} to {folder}")
+
+
+@notify.command("worker")
+def notify_worker() -> None:
+    """Send travellers' notifications, and nothing else, until stopped (SIGTERM or Ctrl-C): for
+    gateways run with NOTIFICATION_DISPATCHER=worker. With REDIS_URL it hears each booking's
+    notices at once; any number of workers may run, each notification is sent once."""
+    import signal
+
+    from graphql_api.bootstrap import open_services
+
+    settings = _settings_or_exit()
+
+    async def run() -> None:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(number, stopping.set)
+        async with open_services(settings, background=False) as services:
+            click.echo("notification worker started", err=True)
+            sending = asyncio.create_task(services.dispatcher.run(), name="notification-worker")
+            stop = asyncio.create_task(stopping.wait())
+            await asyncio.wait({sending, stop}, return_when=asyncio.FIRST_COMPLETED)
+            sending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sending
+        click.echo("notification worker stopped", err=True)
+
+    asyncio.run(run())
 
 
 @main.group()

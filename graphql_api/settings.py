@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     # How often an issued order is checked for airline changes, should the webhook be lost.
     airline_change_check_hours: float = Field(default=6.0, ge=0)
     notification_max_attempts: int = Field(default=8, ge=1, le=50)
+    # "in-process": each gateway process sends; "worker": they only queue, and
+    # `sureflights notify worker` processes send (README, Notifications).
+    notification_dispatcher: Literal["in-process", "worker"] = "in-process"
 
     sentry_dsn: str = ""
     sentry_environment: str = ""
