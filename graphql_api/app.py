@@ -28,6 +28,7 @@ from graphql_api.bootstrap import build_executor, open_services
 from graphql_api.context import RequestContext, Services
 from graphql_api.cost import Budgets, CostAnalysis
 from graphql_api.documents import PersistedQueries, TrustedDocuments
+from graphql_api.graphiql import ASSETS_PATH, graphiql_asset
 from graphql_api.http import CredentialsRejected, EdgeFeatures, GraphQLHTTPEndpoint
 from graphql_api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, new_request_id
 from graphql_api.observability import configure_logging, init_sentry
@@ -249,6 +250,7 @@ def create_app(
         routes=[
             Route("/graphql", graphql_http.endpoint, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_ws),
+            Route(ASSETS_PATH + "/{name}", graphiql_asset, methods=["GET"]),
             Route("/health/live", health.live, methods=["GET"]),
             Route("/health/ready", health.ready, methods=["GET"]),
             Route("/health", health.ready, methods=["GET"]),

@@ -79,9 +79,10 @@ def build_executor(settings: Settings) -> GraphQLExecutor:
         max_depth=settings.graphql_max_depth,
         max_aliases=settings.graphql_max_aliases,
         max_tokens=settings.graphql_max_tokens,
+        max_introspection_depth=settings.graphql_max_introspection_depth,
     )
     return GraphQLExecutor(
-        build_schema(limits),
+        build_schema(limits, hide_suggestions=settings.is_production),
         limits=limits,
         cache_size=settings.graphql_document_cache_size,
         hide_suggestions=settings.is_production,

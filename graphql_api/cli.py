@@ -338,6 +338,7 @@ def documents_add(file: str) -> None:
         max_depth=settings.graphql_max_depth,
         max_aliases=settings.graphql_max_aliases,
         max_tokens=settings.graphql_max_tokens,
+        max_introspection_depth=settings.graphql_max_introspection_depth,
     )
     executor = GraphQLExecutor(build_schema(limits), limits=limits)
     try:

@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     graphql_max_depth: int = 10
     graphql_max_aliases: int = 15
     graphql_max_tokens: int = 2_000
+    # The nesting under __schema and __type, which GRAPHQL_MAX_DEPTH counts as one level: the
+    # standard introspection query (GraphiQL, gql, graphql-codegen) nests 15 levels.
+    graphql_max_introspection_depth: int = Field(default=20, ge=1)
     graphql_document_cache_size: int = 1_024
     # Response cache of public reads: in-process memory bound, 0 turns the cache off; shared
     # through REDIS_URL when RESPONSE_CACHE_SHARED is true.
