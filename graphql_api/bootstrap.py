@@ -164,6 +164,8 @@ async def open_services(
                 access_token=settings.duffel_access_token,
                 supplier_timeout_ms=settings.duffel_supplier_timeout_ms,
                 backoff_seconds=settings.upstream_retry_backoff_seconds,
+                default_timeout=settings.upstream_call_timeout_seconds,
+                deadline_seconds=settings.upstream_deadline_seconds,
             )
             if settings.duffel_access_token
             else None
@@ -177,6 +179,8 @@ async def open_services(
                 base_url=settings.paystack_api_url,
                 secret_key=settings.paystack_secret_key,
                 backoff_seconds=settings.upstream_retry_backoff_seconds,
+                timeout=settings.upstream_call_timeout_seconds,
+                deadline_seconds=settings.upstream_deadline_seconds,
             )
             if settings.paystack_secret_key
             else SandboxPayments(shared.shared_store, checkout_base_url=settings.public_base_url)

@@ -44,7 +44,7 @@ SCALAR_OVERRIDES: dict[object, ScalarDefinition] = {
     decimal.Decimal: dataclasses.replace(
         DecimalDefinition,
         description=(
-            "An exact decimal number as a JSON string, e.g. \"125000.50\"; never a float. "
+            'An exact decimal number as a JSON string, e.g. "125000.50"; never a float. '
             "Inputs take a string (or a number, read exactly as written)."
         ),
         specified_by_url=DECIMAL_SPEC,

@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
     upstream_timeout_seconds: float = Field(default=10.0, gt=0)
+    # One attempt of a Duffel or Paystack call (a Duffel search waits as its supplier timeout
+    # says), and the most a whole call may take, retries and their waits included.
+    upstream_call_timeout_seconds: float = Field(default=15.0, gt=0)
+    upstream_deadline_seconds: float = Field(default=20.0, gt=0)
     # The first step of the jittered exponential backoff between retries of an upstream call.
     upstream_retry_backoff_seconds: float = Field(default=0.5, ge=0, le=10)
     # How often each replica finishes half-done payments, orders and refunds; 0 turns it off.
