@@ -43,6 +43,7 @@ from graphql_api.routes import (
 )
 from graphql_api.settings import Settings, load_settings
 from graphql_api.sse import SubscriptionStreams
+from graphql_api.websocket import LegacyGraphQLWSHandler, WebSocketMessageLimit
 from integrations.state.ratelimit import RatePolicy
 from resolvers.access import Caller, may_introspect
 from resolvers.auth import caller_from_credentials
@@ -98,6 +99,8 @@ def _connection_param(params: Mapping[str, Any], *names: str) -> str | None:
 
 class GraphQLWebSocket(GraphQL[RequestContext, None]):
     """Strawberry's ASGI app, used for WebSocket subscriptions on `/graphql` only."""
+
+    graphql_ws_handler_class = LegacyGraphQLWSHandler
 
     async def get_context(self, request: Any, response: Any) -> RequestContext:
         assert isinstance(request, WebSocket)
@@ -220,7 +223,12 @@ def create_app(
     graphql_ws = GraphQLWebSocket(schema, graphql_ide=None, max_subscriptions_per_connection=5)
     middleware = [
         Middleware(RequestIdMiddleware),
-        Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
+        Middleware(
+            BodySizeLimitMiddleware,
+            max_bytes=settings.max_body_bytes,
+            timeout_seconds=settings.request_body_timeout_seconds,
+        ),
+        Middleware(WebSocketMessageLimit, max_bytes=settings.ws_max_message_bytes),
     ]
     if settings.cors_origin_list:
         middleware.append(
@@ -228,13 +236,7 @@ def create_app(
                 CORSMiddleware,
                 allow_origins=settings.cors_origin_list,
                 allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=[
-                    "authorization",
-                    "content-type",
-                    "x-api-key",
-                    "idempotency-key",
-                    "x-request-id",
-                ],
+                allow_headers=settings.cors_allow_header_list,
                 expose_headers=[
                     "x-request-id",
                     "etag",

@@ -83,6 +83,8 @@ def serve(
         log_level=settings.log_level.lower(),
         access_log=not settings.is_production,
         server_header=False,
+        # Larger WebSocket messages close the connection with 1009 (the app checks it too).
+        ws_max_size=settings.ws_max_message_bytes,
     )
 
 

@@ -87,10 +87,21 @@ class Settings(BaseSettings):
     admin_pass: str = ""
     secret_key: str = DEFAULT_SECRET_KEY
     cors_origins: str = ""
+    # Request headers a cross-origin caller may send (comma-separated): the gateway's own,
+    # W3C trace context and baggage, Sentry's, and Apollo Client's client awareness and CSRF.
+    cors_allow_headers: str = (
+        "authorization,content-type,x-api-key,idempotency-key,x-request-id,"
+        "traceparent,tracestate,baggage,sentry-trace,"
+        "apollographql-client-name,apollographql-client-version,apollo-require-preflight"
+    )
     forwarded_allow_ips: str = "127.0.0.1"
 
     # Edge limits (additions to the contract, each with a production-safe default).
     max_body_bytes: int = 1_048_576
+    # The most time a request body may take to arrive (a slower one gets 408).
+    request_body_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Larger WebSocket messages close the connection with 1009 (Message Too Big).
+    ws_max_message_bytes: int = Field(default=65_536, ge=1_024)
     graphql_max_depth: int = 10
     graphql_max_aliases: int = 15
     graphql_max_tokens: int = 2_000
@@ -203,6 +214,10 @@ class Settings(BaseSettings):
     @property
     def partner_booking_policy(self) -> RatePolicy:
         return RatePolicy.parse(self.partner_booking_rate_limit)
+
+    @property
+    def cors_allow_header_list(self) -> list[str]:
+        return [h.strip().lower() for h in self.cors_allow_headers.split(",") if h.strip()]
 
     @property
     def cors_origin_list(self) -> list[str]:
