@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from websockets.typing import Subprotocol
 
 from graphql_api.settings import Settings
 from tests.graphql_api.auth import PRODUCTION
@@ -114,7 +113,7 @@ async def test_a_body_slower_than_the_limit_gets_408(server: str) -> None:
 
 async def test_a_websocket_message_over_64_kib_closes_with_1009(server: str) -> None:
     async with GraphQLSocket.connect(server) as socket:
-        query = "subscription { exchangeRateUpdates(base: \"USD\", quote: \"NGN\") { rate } }"
+        query = 'subscription { exchangeRateUpdates(base: "USD", quote: "NGN") { rate } }'
         padding = "#" + "x" * 70_000 + "\n"
         await socket.ws.send(
             json.dumps({"id": "1", "type": "subscribe", "payload": {"query": padding + query}})
@@ -130,7 +129,7 @@ async def test_a_websocket_message_over_64_kib_closes_with_1009(server: str) -> 
 
 async def test_a_message_under_the_limit_still_runs(server: str) -> None:
     async with GraphQLSocket.connect(server) as socket:
-        query = "subscription { exchangeRateUpdates(base: \"USD\", quote: \"NGN\") { rate } }"
+        query = 'subscription { exchangeRateUpdates(base: "USD", quote: "NGN") { rate } }'
         await socket.subscribe("1", "#" + "x" * 60_000 + "\n" + query, {})
         event = await socket.receive("1")
         assert event.kind == "next", event
