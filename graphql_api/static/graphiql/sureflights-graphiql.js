@@ -37,23 +37,46 @@
     return socket;
   }
 
+  // GraphiQL's documentAST can lag behind what was just typed, so the text itself decides
+  // when the AST is not of it: the named operation if the document has it, else the first.
   function isSubscription(params, options) {
+    var query = params.query || "";
     var document = options && options.documentAST;
-    if (!document) {
-      return /^\s*subscription\b/.test(params.query || "");
+    if (document && document.loc && document.loc.source.body === query) {
+      var operations = document.definitions.filter(function (definition) {
+        return definition.kind === "OperationDefinition";
+      });
+      var named = operations.filter(function (operation) {
+        return operation.name && operation.name.value === params.operationName;
+      });
+      var chosen = named.length > 0 ? named[0] : operations[0];
+      return Boolean(chosen) && chosen.operation === "subscription";
     }
-    var operations = document.definitions.filter(function (definition) {
-      return definition.kind === "OperationDefinition";
-    });
-    var chosen = operations.filter(function (operation) {
-      return params.operationName
-        ? operation.name && operation.name.value === params.operationName
-        : true;
-    });
-    return chosen.length > 0 && chosen[0].operation === "subscription";
+    var text = query.replace(/"""[\s\S]*?"""|"(?:[^"\\\n]|\\.)*"|#[^\n]*/g, " ");
+    var heads = text.match(/\b(query|mutation|subscription)\b\s*([_A-Za-z][_0-9A-Za-z]*)?/g) || [];
+    var first = /^\s*\{/.test(text) ? "query" : heads[0] || "";
+    for (var i = 0; i < heads.length; i++) {
+      var parts = heads[i].split(/\s+/);
+      if (params.operationName && parts[1] === params.operationName) {
+        return parts[0] === "subscription";
+      }
+    }
+    return /^subscription\b/.test(first);
   }
 
-  function fetcher(params, options) {
+  // An operation name GraphiQL has not caught up on yet (the document was just replaced) is
+  // left out rather than sent for a document that has no such operation.
+  function withCurrentName(params) {
+    var name = params.operationName;
+    var declared = new RegExp("\\b(query|mutation|subscription)\\s+" + name + "\\b");
+    if (!name || declared.test(params.query || "")) {
+      return params;
+    }
+    return Object.assign({}, params, { operationName: null });
+  }
+
+  function fetcher(graphQLParams, options) {
+    var params = withCurrentName(graphQLParams);
     if (!isSubscription(params, options)) {
       return http(params, options);
     }
