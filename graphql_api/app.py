@@ -28,6 +28,7 @@ from graphql_api.bootstrap import build_executor, open_services
 from graphql_api.context import RequestContext, Services
 from graphql_api.cost import Budgets, CostAnalysis
 from graphql_api.documents import PersistedQueries, TrustedDocuments
+from graphql_api.graphiql import ASSETS_PATH, graphiql_asset
 from graphql_api.http import CredentialsRejected, EdgeFeatures, GraphQLHTTPEndpoint
 from graphql_api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, new_request_id
 from graphql_api.observability import configure_logging, init_sentry
@@ -43,6 +44,7 @@ from graphql_api.routes import (
 )
 from graphql_api.settings import Settings, load_settings
 from graphql_api.sse import SubscriptionStreams
+from graphql_api.websocket import LegacyGraphQLWSHandler, WebSocketMessageLimit
 from integrations.state.ratelimit import RatePolicy
 from resolvers.access import Caller, may_introspect
 from resolvers.auth import caller_from_credentials
@@ -98,6 +100,8 @@ def _connection_param(params: Mapping[str, Any], *names: str) -> str | None:
 
 class GraphQLWebSocket(GraphQL[RequestContext, None]):
     """Strawberry's ASGI app, used for WebSocket subscriptions on `/graphql` only."""
+
+    graphql_ws_handler_class = LegacyGraphQLWSHandler
 
     async def get_context(self, request: Any, response: Any) -> RequestContext:
         assert isinstance(request, WebSocket)
@@ -220,7 +224,12 @@ def create_app(
     graphql_ws = GraphQLWebSocket(schema, graphql_ide=None, max_subscriptions_per_connection=5)
     middleware = [
         Middleware(RequestIdMiddleware),
-        Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
+        Middleware(
+            BodySizeLimitMiddleware,
+            max_bytes=settings.max_body_bytes,
+            timeout_seconds=settings.request_body_timeout_seconds,
+        ),
+        Middleware(WebSocketMessageLimit, max_bytes=settings.ws_max_message_bytes),
     ]
     if settings.cors_origin_list:
         middleware.append(
@@ -228,13 +237,7 @@ def create_app(
                 CORSMiddleware,
                 allow_origins=settings.cors_origin_list,
                 allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=[
-                    "authorization",
-                    "content-type",
-                    "x-api-key",
-                    "idempotency-key",
-                    "x-request-id",
-                ],
+                allow_headers=settings.cors_allow_header_list,
                 expose_headers=[
                     "x-request-id",
                     "etag",
@@ -250,6 +253,7 @@ def create_app(
         routes=[
             Route("/graphql", graphql_http.endpoint, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_ws),
+            Route(ASSETS_PATH + "/{name}", graphiql_asset, methods=["GET"]),
             Route("/health/live", health.live, methods=["GET"]),
             Route("/health/ready", health.ready, methods=["GET"]),
             Route("/health", health.ready, methods=["GET"]),

@@ -80,9 +80,10 @@ def build_executor(settings: Settings) -> GraphQLExecutor:
         max_depth=settings.graphql_max_depth,
         max_aliases=settings.graphql_max_aliases,
         max_tokens=settings.graphql_max_tokens,
+        max_introspection_depth=settings.graphql_max_introspection_depth,
     )
     return GraphQLExecutor(
-        build_schema(limits),
+        build_schema(limits, hide_suggestions=settings.is_production),
         limits=limits,
         cache_size=settings.graphql_document_cache_size,
         hide_suggestions=settings.is_production,
@@ -166,6 +167,8 @@ async def open_services(
                 access_token=settings.duffel_access_token,
                 supplier_timeout_ms=settings.duffel_supplier_timeout_ms,
                 backoff_seconds=settings.upstream_retry_backoff_seconds,
+                default_timeout=settings.upstream_call_timeout_seconds,
+                deadline_seconds=settings.upstream_deadline_seconds,
             )
             if settings.duffel_access_token
             else None
@@ -179,6 +182,8 @@ async def open_services(
                 base_url=settings.paystack_api_url,
                 secret_key=settings.paystack_secret_key,
                 backoff_seconds=settings.upstream_retry_backoff_seconds,
+                timeout=settings.upstream_call_timeout_seconds,
+                deadline_seconds=settings.upstream_deadline_seconds,
             )
             if settings.paystack_secret_key
             else SandboxPayments(shared.shared_store, checkout_base_url=settings.public_base_url)
@@ -275,15 +280,14 @@ async def open_services(
         )
         if background and settings.notification_dispatcher == "in-process":
             _run_in_background(stack, services.dispatcher.run(), "notification-dispatcher")
-        if background:
-            if settings.reconcile_interval_seconds > 0:
-                _run_in_background(
-                    stack,
-                    _reconcile_forever(
-                        saga, settings.reconcile_interval_seconds, services.reconciler_watch
-                    ),
-                    "reconciler",
-                )
+        if background and settings.reconcile_interval_seconds > 0:
+            _run_in_background(
+                stack,
+                _reconcile_forever(
+                    saga, settings.reconcile_interval_seconds, services.reconciler_watch
+                ),
+                "reconciler",
+            )
         yield services
 
 

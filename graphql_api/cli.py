@@ -84,6 +84,8 @@ def serve(
         log_level=settings.log_level.lower(),
         access_log=not settings.is_production,
         server_header=False,
+        # Larger WebSocket messages close the connection with 1009 (the app checks it too).
+        ws_max_size=settings.ws_max_message_bytes,
     )
 
 
@@ -368,6 +370,7 @@ def documents_add(file: str) -> None:
         max_depth=settings.graphql_max_depth,
         max_aliases=settings.graphql_max_aliases,
         max_tokens=settings.graphql_max_tokens,
+        max_introspection_depth=settings.graphql_max_introspection_depth,
     )
     executor = GraphQLExecutor(build_schema(limits), limits=limits)
     try:

@@ -37,7 +37,13 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from graphql_api.documents import document_hash
 from graphql_api.introspection import selects_introspection
-from graphql_api.limits import Rule, max_aliases_rule, max_depth_rule, max_operations_rule
+from graphql_api.limits import (
+    Rule,
+    max_aliases_rule,
+    max_depth_rule,
+    max_introspection_depth_rule,
+    max_operations_rule,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +52,14 @@ class GraphQLLimits:
     max_aliases: int = 15
     max_tokens: int = 2_000
     max_operations: int = 1
+    # Under `__schema` and `__type` (the standard introspection query nests 15 levels).
+    max_introspection_depth: int = 20
 
     def rules(self) -> tuple[Rule, ...]:
         return (
             max_operations_rule(self.max_operations),
             max_depth_rule(self.max_depth),
+            max_introspection_depth_rule(self.max_introspection_depth),
             max_aliases_rule(self.max_aliases),
         )
 

@@ -24,7 +24,6 @@ from graphql import ExecutionResult, GraphQLError, OperationType
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
-from strawberry.http.ides import get_graphql_ide_html
 
 from graphql_api.cost import Budgets, CostAnalysis
 from graphql_api.documents import (
@@ -39,6 +38,7 @@ from graphql_api.documents import (
 )
 from graphql_api.errors import format_error
 from graphql_api.executor import GraphQLExecutor, PreparedDocument
+from graphql_api.graphiql import PAGE_HEADERS, PAGE_HTML
 from graphql_api.introspection import INTROSPECTION_FORBIDDEN
 from graphql_api.middleware import new_request_id, request_id_var
 from graphql_api.response_cache import CachePolicy, Entry, ResponseCache, cache_key, cache_policy
@@ -399,7 +399,6 @@ class GraphQLHTTPEndpoint:
         self.introspection_allowed = introspection_allowed
         self.features = features or EdgeFeatures()
         self.subscriptions = subscriptions
-        self._ide_html = get_graphql_ide_html(graphql_ide="graphiql").encode()
         self._plans: OrderedDict[tuple[bool, bytes], Plan] = OrderedDict()
         self._cache: ResponseCache | None = None
         self.use(self.features)
@@ -426,7 +425,7 @@ class GraphQLHTTPEndpoint:
             and _accepts_html(accept)
             and "query" not in QueryParams(scope["query_string"])
         ):
-            await _send(send, 200, _HTML, self._ide_html)
+            await _send(send, 200, _HTML, PAGE_HTML, PAGE_HEADERS)
             return
         if self.subscriptions is not None and accept and _wants_event_stream(accept):
             await self.subscriptions.serve(self, scope, receive, send, headers)

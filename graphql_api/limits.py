@@ -29,35 +29,96 @@ def _fragments(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
     return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
 
 
+# Introspection's entry points: what is under them reads the schema, which is bounded and
+# cheap, and the standard introspection query nests 15 levels (`ofType` in `ofType`), so their
+# nesting counts against a cap of its own rather than the operation's depth limit.
+INTROSPECTION_ROOTS = frozenset({"__schema", "__type"})
+
+
 def _depth(
     selection_set: SelectionSetNode | None,
     fragments: dict[str, FragmentDefinitionNode],
     visiting: frozenset[str],
     memo: dict[str, int],
+    introspection: bool = False,
 ) -> int:
-    """Deepest field nesting under a selection set; fragments count as if inlined."""
+    """Deepest field nesting under a selection set; fragments count as if inlined.
+
+    `introspection` False: `__schema` and `__type` count one level, whatever is under them.
+    True: only the nesting under (and including) `__schema` and `__type` is measured.
+    """
     if selection_set is None:
         return 0
     deepest = 0
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
-            if selection.selection_set is None:
-                deepest = max(deepest, 1)
-            else:
-                deepest = max(
-                    deepest, 1 + _depth(selection.selection_set, fragments, visiting, memo)
+            if selection.name.value in INTROSPECTION_ROOTS:
+                found = (
+                    _plain_depth(selection.selection_set, fragments, visiting, {}) + 1
+                    if introspection
+                    else 1
                 )
+            elif selection.selection_set is None:
+                found = 0 if introspection else 1
+            else:
+                below = _depth(selection.selection_set, fragments, visiting, memo, introspection)
+                found = below if introspection else 1 + below
+            deepest = max(deepest, found)
         elif isinstance(selection, InlineFragmentNode):
-            deepest = max(deepest, _depth(selection.selection_set, fragments, visiting, memo))
+            deepest = max(
+                deepest,
+                _depth(selection.selection_set, fragments, visiting, memo, introspection),
+            )
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
             fragment = fragments.get(name)
             if fragment is None or name in visiting:
                 continue
             if name not in memo:
-                memo[name] = _depth(fragment.selection_set, fragments, visiting | {name}, memo)
+                memo[name] = _depth(
+                    fragment.selection_set, fragments, visiting | {name}, memo, introspection
+                )
             deepest = max(deepest, memo[name])
     return deepest
+
+
+def _plain_depth(
+    selection_set: SelectionSetNode | None,
+    fragments: dict[str, FragmentDefinitionNode],
+    visiting: frozenset[str],
+    memo: dict[str, int],
+) -> int:
+    """Deepest field nesting under a selection set, every field counted (fragments inlined)."""
+    if selection_set is None:
+        return 0
+    deepest = 0
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            deepest = max(
+                deepest, 1 + _plain_depth(selection.selection_set, fragments, visiting, memo)
+            )
+        elif isinstance(selection, InlineFragmentNode):
+            deepest = max(deepest, _plain_depth(selection.selection_set, fragments, visiting, memo))
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            fragment = fragments.get(name)
+            if fragment is None or name in visiting:
+                continue
+            if name not in memo:
+                memo[name] = _plain_depth(
+                    fragment.selection_set, fragments, visiting | {name}, memo
+                )
+            deepest = max(deepest, memo[name])
+    return deepest
+
+
+def _introspection_depth(
+    selection_set: SelectionSetNode | None,
+    fragments: dict[str, FragmentDefinitionNode],
+    visiting: frozenset[str],
+    memo: dict[str, int],
+) -> int:
+    return _depth(selection_set, fragments, visiting, memo, introspection=True)
 
 
 def _aliases(
@@ -111,6 +172,17 @@ def max_depth_rule(limit: int) -> Rule:
         limit,
         lambda op, found, lim: (
             f"Operation '{op}' is nested {found} levels deep; the limit is {lim}."
+        ),
+    )
+
+
+def max_introspection_depth_rule(limit: int) -> Rule:
+    """Bounds the nesting under `__schema` and `__type`, which `max_depth_rule` counts as one."""
+    return _limit_rule(
+        _introspection_depth,
+        limit,
+        lambda op, found, lim: (
+            f"Operation '{op}' nests introspection {found} levels deep; the limit is {lim}."
         ),
     )
 

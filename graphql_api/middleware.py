@@ -6,6 +6,7 @@ hot path of every GraphQL request.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from contextvars import ContextVar
@@ -18,6 +19,9 @@ REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="")
+
+# The most of a refused (too large) body read and dropped so that its client sees the 413.
+DRAIN_BYTES = 16 * 1_048_576
 
 
 def new_request_id() -> str:
@@ -58,20 +62,33 @@ class RequestIdMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Answers 413 when a request body exceeds `max_bytes`, by header or by what actually arrives.
+    """Answers 413 when a request body exceeds `max_bytes`, by header or by what actually arrives,
+    and 408 when it takes longer than `timeout_seconds` to arrive.
 
     The body is read up front (bounded by the limit) and replayed to the app, so an oversized
-    body is refused before any handler sees a byte of it.
+    body is refused before any handler sees a byte of it. A client still sending when the
+    server closes would see its connection reset instead of the 413, so the connection is kept
+    and the rest of the body read and dropped (up to `drain_bytes`, within the time limit);
+    only a body longer than that closes it.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        timeout_seconds: float | None = None,
+        drain_bytes: int = DRAIN_BYTES,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_seconds = timeout_seconds
+        self.drain_bytes = drain_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        declared: int | None = None
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -79,25 +96,44 @@ class BodySizeLimitMiddleware:
                 except ValueError:
                     await self._reject(send, 400, "Content-Length is not a number.")
                     return
-                if declared > self.max_bytes:
-                    await self._reject_too_large(send)
-                    return
                 break
+        loop = asyncio.get_running_loop()
+        ends_at = None if self.timeout_seconds is None else loop.time() + self.timeout_seconds
+        if declared is not None and declared > self.max_bytes:
+            # Answered at once, before the body is sent (a client may wait for the answer to its
+            # headers). The server reads and drops what the client still sends of a body this
+            # long, and the connection stays usable; a longer one is closed.
+            await self._reject_too_large(send, close=declared > self.drain_bytes)
+            return
 
         chunks: list[bytes] = []
         received = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away before sending its body
-            chunk = message.get("body", b"")
-            received += len(chunk)
-            if received > self.max_bytes:
-                await self._reject_too_large(send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout_at(ends_at):
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        return  # the client went away before sending its body
+                    chunk = message.get("body", b"")
+                    received += len(chunk)
+                    if received > self.max_bytes:
+                        break
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            await self._reject(
+                send,
+                408,
+                f"The request body did not arrive within {self.timeout_seconds:g} seconds.",
+            )
+            return
+        if received > self.max_bytes:
+            drained = not message.get("more_body", False) or await self._drain(
+                receive, received, ends_at
+            )
+            await self._reject_too_large(send, close=not drained)
+            return
         body = b"".join(chunks)
         replayed = False
 
@@ -110,25 +146,39 @@ class BodySizeLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _reject_too_large(self, send: Send) -> None:
+    async def _drain(self, receive: Receive, received: int, ends_at: float | None) -> bool:
+        """Read and drop the rest of a refused body; False when it is too long or too slow."""
+        try:
+            async with asyncio.timeout_at(ends_at):
+                while received <= self.drain_bytes:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        return False
+                    received += len(message.get("body", b""))
+                    if not message.get("more_body", False):
+                        return True
+        except TimeoutError:
+            return False
+        return False
+
+    async def _reject_too_large(self, send: Send, *, close: bool = True) -> None:
         await self._reject(
-            send, 413, f"The request body is larger than the limit of {self.max_bytes} bytes."
+            send,
+            413,
+            f"The request body is larger than the limit of {self.max_bytes} bytes.",
+            close=close,
         )
 
     @staticmethod
-    async def _reject(send: Send, status: int, message: str) -> None:
+    async def _reject(send: Send, status: int, message: str, *, close: bool = True) -> None:
         body = orjson.dumps(
             {"errors": [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]}
         )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json; charset=utf-8"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
+        headers = [
+            (b"content-type", b"application/json; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        if close:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import strawberry
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from graphql_api.context import Info
@@ -17,6 +17,7 @@ from graphql_api.cost import Cost, ListSize
 from graphql_api.executor import GraphQLLimits
 from graphql_api.introspection import RestrictIntrospection
 from graphql_api.masking import MaskDomainErrors
+from graphql_api.scalars import SCALAR_OVERRIDES
 from graphql_api.types.auth import AdminSession, admin_login_field
 from graphql_api.types.bookings import (
     Booking,
@@ -47,6 +48,7 @@ from graphql_api.types.operations import (
     retry_refund_field,
     work_queue_field,
 )
+from graphql_api.validation import CachedValidation
 from integrations.sandbox.email import OutboxDirectory
 from resolvers import reconciliation
 from resolvers.access import channel_of, require_admin
@@ -560,8 +562,11 @@ class PerEventExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return executor
 
 
-def build_schema(limits: GraphQLLimits | None = None) -> strawberry.Schema:
-    """The schema, with the same limits and masking on the WebSocket path as on HTTP."""
+def build_schema(
+    limits: GraphQLLimits | None = None, *, hide_suggestions: bool = False
+) -> strawberry.Schema:
+    """The schema, with the same limits, masking and hidden suggestions (production) on the
+    WebSocket path as on HTTP."""
     limits = limits or GraphQLLimits()
     rules = list(limits.rules())
     return strawberry.Schema(
@@ -569,12 +574,13 @@ def build_schema(limits: GraphQLLimits | None = None) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         execution_context_class=PerEventExecutionContext,
+        scalar_overrides=SCALAR_OVERRIDES,
         # Factories: Strawberry builds fresh extensions per operation; both caches are shared.
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
             lambda: ParserCache(maxsize=256),
             lambda: AddValidationRules(rules),
-            lambda: ValidationCache(maxsize=256),
+            lambda: CachedValidation(hide_suggestions=hide_suggestions),
             RestrictIntrospection,
             MaskDomainErrors,
         ],

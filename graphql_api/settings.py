@@ -90,13 +90,27 @@ class Settings(BaseSettings):
     admin_pass: str = ""
     secret_key: str = DEFAULT_SECRET_KEY
     cors_origins: str = ""
+    # Request headers a cross-origin caller may send (comma-separated): the gateway's own,
+    # W3C trace context and baggage, Sentry's, and Apollo Client's client awareness and CSRF.
+    cors_allow_headers: str = (
+        "authorization,content-type,x-api-key,idempotency-key,x-request-id,"
+        "traceparent,tracestate,baggage,sentry-trace,"
+        "apollographql-client-name,apollographql-client-version,apollo-require-preflight"
+    )
     forwarded_allow_ips: str = "127.0.0.1"
 
     # Edge limits (additions to the contract, each with a production-safe default).
     max_body_bytes: int = 1_048_576
+    # The most time a request body may take to arrive (a slower one gets 408).
+    request_body_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Larger WebSocket messages close the connection with 1009 (Message Too Big).
+    ws_max_message_bytes: int = Field(default=65_536, ge=1_024)
     graphql_max_depth: int = 10
     graphql_max_aliases: int = 15
     graphql_max_tokens: int = 2_000
+    # The nesting under __schema and __type, which GRAPHQL_MAX_DEPTH counts as one level: the
+    # standard introspection query (GraphiQL, gql, graphql-codegen) nests 15 levels.
+    graphql_max_introspection_depth: int = Field(default=20, ge=1)
     graphql_document_cache_size: int = 1_024
     # Response cache of public reads: in-process memory bound, 0 turns the cache off; shared
     # through REDIS_URL when RESPONSE_CACHE_SHARED is true.
@@ -113,6 +127,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
     upstream_timeout_seconds: float = Field(default=10.0, gt=0)
+    # One attempt of a Duffel or Paystack call (a Duffel search waits as its supplier timeout
+    # says), and the most a whole call may take, retries and their waits included.
+    upstream_call_timeout_seconds: float = Field(default=15.0, gt=0)
+    upstream_deadline_seconds: float = Field(default=20.0, gt=0)
     # The first step of the jittered exponential backoff between retries of an upstream call.
     upstream_retry_backoff_seconds: float = Field(default=0.5, ge=0, le=10)
     # How often each replica finishes half-done payments, orders and refunds; 0 turns it off.
@@ -199,6 +217,10 @@ class Settings(BaseSettings):
     @property
     def partner_booking_policy(self) -> RatePolicy:
         return RatePolicy.parse(self.partner_booking_rate_limit)
+
+    @property
+    def cors_allow_header_list(self) -> list[str]:
+        return [h.strip().lower() for h in self.cors_allow_headers.split(",") if h.strip()]
 
     @property
     def cors_origin_list(self) -> list[str]:

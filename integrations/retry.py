@@ -14,7 +14,9 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, Generic, NoReturn, TypeVar
@@ -110,6 +112,33 @@ def hinted_wait(
     return None
 
 
+# The shortest attempt worth starting: with less of the deadline left, the call gives up.
+MIN_ATTEMPT_SECONDS = 0.05
+
+# When the upstream call running in this task must be over (`time.monotonic()`), if it has a
+# deadline: set by `RetryPolicy.run`, read by `attempt_timeout`.
+_ends_at: ContextVar[float | None] = ContextVar("upstream_deadline", default=None)
+
+
+def attempt_timeout(timeout: float) -> float:
+    """The timeout of one attempt of an upstream call: `timeout`, cut to what is left of the
+    call's deadline (`RetryPolicy.deadline_seconds`). Clients pass it to httpx."""
+    ends_at = _ends_at.get()
+    if ends_at is None:
+        return timeout
+    return max(MIN_ATTEMPT_SECONDS, min(timeout, ends_at - time.monotonic()))
+
+
+@contextmanager
+def _deadline(seconds: float | None) -> Iterator[float | None]:
+    ends_at = None if seconds is None else time.monotonic() + seconds
+    token = _ends_at.set(ends_at)
+    try:
+        yield ends_at
+    finally:
+        _ends_at.reset(token)
+
+
 @dataclass(frozen=True, slots=True)
 class Failed(Generic[_C]):
     """An attempt that got no usable answer, as the provider's client judged it.
@@ -137,6 +166,10 @@ class RetryPolicy:
     caps every wait; a limiter asking for longer is not waited for at all. `sleep` and `clock`
     (Unix seconds, for rate-limit headers that name a moment) can be replaced in tests.
     Negative numbers are read as zero.
+
+    `deadline_seconds` bounds a whole call, retries and waits included: each attempt's timeout
+    is cut to what is left (clients pass theirs through `attempt_timeout`), and no retry starts
+    that could not finish in time, so the last failure is raised by then. None: no deadline.
     """
 
     max_retries: int = 3
@@ -144,6 +177,7 @@ class RetryPolicy:
     max_wait_seconds: float = 10.0
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     clock: Callable[[], float] = time.time
+    deadline_seconds: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "max_retries", max(0, self.max_retries))
@@ -158,15 +192,32 @@ class RetryPolicy:
         message: str,
         fields: Callable[[Failed[_C]], Mapping[str, Any]],
         give_up: Callable[[Failed[_C], int], NoReturn],
+        at_least_seconds: float = 0.0,
     ) -> _T:
         """What `attempt()` answers, trying again after each `Failed` while the policy allows.
 
         Before each retry, `message` is logged at WARNING with the client's `fields`, the number
         of the attempt that failed (from 1), the wait and the failure's detail. When no retry
         follows (not retryable, retries spent, or a limiter asking for longer than
-        `max_wait_seconds`), `give_up(failed, attempt)` is called, the attempt counted from 0,
-        and must raise.
+        `max_wait_seconds`, or past the deadline), `give_up(failed, attempt)` is called, the
+        attempt counted from 0, and must raise. `at_least_seconds` stretches the deadline for a
+        call whose one attempt may rightly take longer (a search waiting for airlines).
         """
+        seconds = self.deadline_seconds
+        if seconds is not None:
+            seconds = max(seconds, at_least_seconds)
+        with _deadline(seconds) as ends_at:
+            return await self._run(attempt, ends_at, logger, message, fields, give_up)
+
+    async def _run(
+        self,
+        attempt: Callable[[], Awaitable[_T | Failed[_C]]],
+        ends_at: float | None,
+        logger: logging.Logger,
+        message: str,
+        fields: Callable[[Failed[_C]], Mapping[str, Any]],
+        give_up: Callable[[Failed[_C], int], NoReturn],
+    ) -> _T:
         number = 0
         while True:
             outcome = await attempt()
@@ -177,10 +228,12 @@ class RetryPolicy:
             )
             if wait is None or number >= self.max_retries:
                 give_up(outcome, number)
+            if ends_at is not None and time.monotonic() + wait + MIN_ATTEMPT_SECONDS > ends_at:
+                give_up(outcome, number)
             logger.warning(
                 message,
                 # Attributed to the client's method that called `run`, not to this loop.
-                stacklevel=2,
+                stacklevel=3,
                 extra={
                     **fields(outcome),
                     "attempt": number + 1,

@@ -73,6 +73,7 @@ from integrations.retry import (
     Failed,
     Idempotency,
     RetryPolicy,
+    attempt_timeout,
     hinted_wait,
     never_sent,
     transport_failure,
@@ -118,6 +119,8 @@ class _Call:
     headers: Mapping[str, str] | None = None
     # A 404 here means the offer is gone rather than a wrong URL.
     about_offer: bool = False
+    # Its one attempt may take its whole timeout, even past the calls' deadline (a search).
+    outlasts_deadline: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +175,7 @@ class DuffelClient:
         max_wait_seconds: float = 10.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
+        deadline_seconds: float | None = None,
     ) -> None:
         if not access_token.strip():
             raise ValueError("a Duffel access token is required")
@@ -190,7 +194,9 @@ class DuffelClient:
         # timeout must outlast it or those offers are lost.
         self._search_timeout = supplier_timeout_ms / 1000 + timeout_margin_seconds
         self._default_timeout = default_timeout
-        self._retry = RetryPolicy(max_retries, backoff_seconds, max_wait_seconds, sleep, clock)
+        self._retry = RetryPolicy(
+            max_retries, backoff_seconds, max_wait_seconds, sleep, clock, deadline_seconds
+        )
         self._headers = {
             "Authorization": f"Bearer {self._token}",
             "Duffel-Version": DUFFEL_VERSION,
@@ -213,6 +219,7 @@ class DuffelClient:
                 timeout=self._search_timeout,
                 retry=Idempotency.UNSENT_ONLY,
                 params={"return_offers": "true", "supplier_timeout": self._supplier_timeout_ms},
+                outlasts_deadline=True,
                 body=search_body(request),
             )
         )
@@ -501,12 +508,14 @@ class DuffelClient:
             give_up=lambda failed, attempt: self._fail(
                 failed.failure, call.method, call.path, status=failed.context, attempt=attempt
             ),
+            at_least_seconds=call.timeout if call.outlasts_deadline else 0.0,
         )
 
     async def _attempt(
         self, call: _Call, headers: Mapping[str, str]
     ) -> _Answer | Failed[int | None]:
         """One request: its 2xx answer, or the failure with the HTTP status, if one came."""
+        timeout = attempt_timeout(call.timeout)
         try:
             response = await self._http.request(
                 call.method,
@@ -514,10 +523,10 @@ class DuffelClient:
                 params=call.params,
                 json={"data": call.body} if call.body is not None else None,
                 headers=headers,
-                timeout=call.timeout,
+                timeout=timeout,
             )
         except (httpx.TransportError, httpx.DecodingError) as exc:
-            failure = transport_failure(UPSTREAM, exc, call.timeout)
+            failure = transport_failure(UPSTREAM, exc, timeout)
             if call.retry is Idempotency.UNSENT_ONLY and not (
                 isinstance(exc, httpx.TransportError) and never_sent(exc)
             ):

@@ -51,6 +51,7 @@ from integrations.retry import (
     Failed,
     Idempotency,
     RetryPolicy,
+    attempt_timeout,
     hinted_wait,
     never_sent,
     transport_failure,
@@ -249,6 +250,7 @@ class PaystackClient:
         backoff_seconds: float = 0.5,
         max_wait_seconds: float = 10.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        deadline_seconds: float | None = None,
     ) -> None:
         if not secret_key.strip():
             raise ValueError("a Paystack secret key is required")
@@ -258,7 +260,9 @@ class PaystackClient:
         self._base_url = base_url.rstrip("/")
         self._secret_key = secret_key.strip()
         self._timeout = timeout
-        self._retry = RetryPolicy(max_retries, backoff_seconds, max_wait_seconds, sleep)
+        self._retry = RetryPolicy(
+            max_retries, backoff_seconds, max_wait_seconds, sleep, deadline_seconds=deadline_seconds
+        )
         self._headers = {
             "Authorization": f"Bearer {self._secret_key}",
             "Accept": "application/json",
@@ -366,16 +370,17 @@ class PaystackClient:
 
     async def _attempt(self, call: _Call) -> bytes | Failed[int | None]:
         """One request: the body of its 2xx answer, or the failure with the HTTP status, if any."""
+        timeout = attempt_timeout(self._timeout)
         try:
             response = await self._http.request(
                 call.method,
                 f"{self._base_url}{call.path}",
                 json=call.body,
                 headers=self._headers,
-                timeout=self._timeout,
+                timeout=timeout,
             )
         except (httpx.TransportError, httpx.DecodingError) as exc:
-            failure = transport_failure(UPSTREAM, exc, self._timeout)
+            failure = transport_failure(UPSTREAM, exc, timeout)
             if call.retry is Idempotency.UNSENT_ONLY and not (
                 isinstance(exc, httpx.TransportError) and never_sent(exc)
             ):

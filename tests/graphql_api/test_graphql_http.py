@@ -222,27 +222,32 @@ async def test_variables_that_do_not_coerce_are_the_clients_error(
         await assert_refused(client, await post(client, body), 200)
 
 
-async def test_depth_of_ten_runs_and_eleven_is_refused(client: httpx.AsyncClient) -> None:
-    allowed = await post(client, {"query": nested_introspection(10)}, SPEC)
+async def test_introspection_nesting_of_twenty_runs_and_twenty_one_is_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    # Introspection's nesting has a cap of its own (the depth limit of 10 counts it as one).
+    allowed = await post(client, {"query": nested_introspection(20)}, SPEC)
     assert allowed.status_code == 200, allowed.text
     assert allowed.json()["data"]["__schema"]["types"]
     refused = await assert_refused(
-        client, await post(client, {"query": nested_introspection(11)}, SPEC), 400
+        client, await post(client, {"query": nested_introspection(21)}, SPEC), 400
     )
-    assert "11 levels deep; the limit is 10" in refused["errors"][0]["message"]
+    assert "nests introspection 21 levels deep; the limit is 20" in refused["errors"][0]["message"]
 
 
 async def test_depth_through_nested_fragments_is_refused(client: httpx.AsyncClient) -> None:
-    # Inlined, the operation is 4 + 3 * 2 + 2 = 12 fields deep.
+    # Inlined, the introspection is 4 + 5 * 4 + 2 = 26 fields deep.
     query = """
     { __schema { types { fields { type { ...A } } } } }
-    fragment A on __Type { ofType { ofType { ...B } } }
-    fragment B on __Type { ofType { ofType { ...C } } }
-    fragment C on __Type { ofType { ofType { ...D } } }
-    fragment D on __Type { ofType { name } }
+    fragment A on __Type { ofType { ofType { ofType { ofType { ...B } } } } }
+    fragment B on __Type { ofType { ofType { ofType { ofType { ...C } } } } }
+    fragment C on __Type { ofType { ofType { ofType { ofType { ...D } } } } }
+    fragment D on __Type { ofType { ofType { ofType { ofType { ...E } } } } }
+    fragment E on __Type { ofType { ofType { ofType { ofType { ...F } } } } }
+    fragment F on __Type { ofType { name } }
     """
     refused = await assert_refused(client, await post(client, {"query": query}, SPEC), 400)
-    assert "12 levels deep; the limit is 10" in refused["errors"][0]["message"]
+    assert "26 levels deep; the limit is 20" in refused["errors"][0]["message"]
 
 
 async def test_circular_fragments_are_refused_without_hanging(client: httpx.AsyncClient) -> None:
@@ -288,7 +293,7 @@ async def test_document_over_two_thousand_tokens_is_refused(client: httpx.AsyncC
 async def test_an_operation_named_after_introspection_is_still_depth_limited(
     client: httpx.AsyncClient,
 ) -> None:
-    query = "query __schema " + nested_introspection(11)
+    query = "query __schema " + nested_introspection(21)
     response = await post(client, {"query": query, "operationName": "__schema"}, SPEC)
     refused = await assert_refused(client, response, 400)
     assert "levels deep" in refused["errors"][0]["message"]
