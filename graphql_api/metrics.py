@@ -19,6 +19,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.process_collector import ProcessCollector
@@ -27,6 +28,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 log = logging.getLogger("sureflights.metrics")
 
+# Counters' `_created` series only double what a scrape shows.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)
 

@@ -35,10 +35,12 @@ SECRET_HEADERS = frozenset(
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 # Keys a line's own fields use; an `extra` field of the same name is written with a trailing `_`.
 _RESERVED = frozenset({"event", "message", "level", "logger", "time", "timestamp", "exception"})
-# Libraries that log each request's full URL (query string and all) at INFO: Duffel's order
-# look-ups put the passenger's family name there, so only their warnings are kept. Our own
-# `upstream call` line (method, host, path, status, duration) takes their place.
-_QUIET_LOGGERS = ("httpx", "httpcore", "hpack")
+# Libraries that log personal data: httpx each request's full URL (query string and all) at
+# INFO, and Duffel's order look-ups put the passenger's family name there; the database
+# drivers every statement with its values (names, emails, phones) at DEBUG. Only their warnings
+# are kept, whatever LOG_LEVEL says. Our own `upstream call` line (method, host, path, status,
+# duration) takes httpx's place.
+_QUIET_LOGGERS = ("httpx", "httpcore", "hpack", "aiosqlite", "pymongo", "psycopg")
 _OURS = "_sureflights_handler"
 
 
@@ -235,7 +237,17 @@ def init_sentry(settings: Settings, transport: Transport | None = None) -> bool:
         dsn=settings.sentry_dsn,
         environment=settings.sentry_environment or settings.app_env,
         traces_sample_rate=settings.sentry_traces_sample_rate,
-        send_default_pii=False,
+        # No user, cookies, bodies, query strings (Duffel's carry family names), GraphQL
+        # variables or local variables leave the process.
+        data_collection={
+            "user_info": False,
+            "cookies": {"mode": "off"},
+            "http_bodies": [],
+            "url_query_params": {"mode": "off"},
+            "graphql": {"document": False, "variables": False},
+            "database_query_data": False,
+            "stack_frame_variables": False,
+        },
         max_request_body_size="never",
         before_send=_scrub,
         integrations=[StarletteIntegration(), StrawberryIntegration(async_execution=True)],
