@@ -32,7 +32,13 @@ SECRET_HEADERS = frozenset(
     }
 )
 # Attributes every LogRecord has; anything else on a record came as `extra={...}`.
-_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+# (uvicorn adds `color_message`, its message with terminal colours.)
+_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 # Keys a line's own fields use; an `extra` field of the same name is written with a trailing `_`.
 _RESERVED = frozenset({"event", "message", "level", "logger", "time", "timestamp", "exception"})
 # Libraries that log personal data: httpx each request's full URL (query string and all) at

@@ -140,6 +140,7 @@ def test_production_logs_are_json_lines_uvicorns_too_on_loopback_by_default(
     assert lines, stderr
     for line in lines:
         assert {"time", "level", "logger", "message"} <= line.keys(), line
+        assert "color_message" not in line
     loggers = {line["logger"] for line in lines}
     assert {"sureflights", "uvicorn.error", "uvicorn.access"} <= loggers
     # Listening on the loopback only: the container says --host 0.0.0.0 itself.
@@ -149,5 +150,6 @@ def test_production_logs_are_json_lines_uvicorns_too_on_loopback_by_default(
     graphql = [line for line in access if line["path"] == "/graphql"]
     assert graphql and graphql[0]["method"] == "GET"
     assert graphql[0]["status"] == 200
+    assert graphql[0]["request_id"] == answered.headers["x-request-id"]
     assert "Bakare" not in stderr
     assert "exchangeRate" not in stderr
