@@ -49,6 +49,7 @@ async def test_an_order_look_up_never_logs_the_family_name(
     gateway: Gateway, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    before = (await gateway.http.get("/metrics")).text
     offer = gateway.offer(instant=True)
     sent: list[str] = []
 
@@ -86,6 +87,15 @@ async def test_an_order_look_up_never_logs_the_family_name(
     failed = [line for line in lines if line["message"] == "upstream call failed"]
     assert failed[0]["error"] == "timeout"
     assert failed[0]["path"] == "/air/orders"
+    # The timed-out order counts as an upstream error of Duffel's.
+    after = (await gateway.http.get("/metrics")).text
+    errors = {"provider": "duffel", "kind": "timeout"}
+    assert (
+        scrape(after, "sureflights_upstream_errors_total", **errors)
+        - scrape(before, "sureflights_upstream_errors_total", **errors)
+        == 1
+    )
+    assert "Bakare" not in after
 
 
 def scrape(text: str, name: str, **labels: str) -> float:
