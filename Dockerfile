@@ -2,7 +2,12 @@
 
 # Builder and runtime use the same base image, so the virtual environment built here (its
 # interpreter path and compiled wheels) runs unchanged in the runtime stage.
-ARG PYTHON_IMAGE=python:3.11-slim
+#
+# The exact Python release and Debian suite, not the moving `3.11-slim`. To pin the content as
+# well, add the digest your registry reports for this tag and commit it:
+#   docker buildx imagetools inspect python:3.11.14-slim-bookworm   # "Digest: sha256:…"
+#   ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:…
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder
 
@@ -16,13 +21,13 @@ ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
 
-# Dependencies first, from the pinned list in pyproject.toml, so this layer is rebuilt only when
-# pyproject.toml changes and not on every source edit.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > requirements.txt \
-    && pip install -r requirements.txt
+# Dependencies first, exactly as locked (every package and version, nothing resolved at build
+# time), so this layer is rebuilt only when the lock changes and not on every source edit.
+COPY requirements.lock ./
+RUN pip install --no-deps -r requirements.lock \
+    && pip check
 
+COPY pyproject.toml ./
 COPY README.md ./
 COPY graphql_api ./graphql_api
 COPY resolvers ./resolvers

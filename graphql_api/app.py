@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from sentry_sdk.transport import Transport
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -24,6 +25,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
+from graphql_api import metrics
 from graphql_api.bootstrap import build_executor, open_services
 from graphql_api.context import RequestContext, Services
 from graphql_api.cost import Budgets, CostAnalysis
@@ -141,12 +143,14 @@ def create_app(
     *,
     saga_hooks: SagaHooks | None = None,
     clock: Callable[[], datetime] | None = None,
+    sentry_transport: Transport | None = None,
 ) -> Starlette:
-    """The gateway. `saga_hooks` lets a test pause the booking saga at its named points, and
-    `clock` sets the saga's time (deadlines, expiry, the reconciler's waits)."""
+    """The gateway. `saga_hooks` lets a test pause the booking saga at its named points,
+    `clock` sets the saga's time (deadlines, expiry, the reconciler's waits), and
+    `sentry_transport` takes what Sentry would send (with SENTRY_DSN set)."""
     settings = settings or load_settings()
     configure_logging(settings)
-    init_sentry(settings)
+    init_sentry(settings, sentry_transport)
     executor = build_executor(settings)
     schema = executor.schema
 
@@ -257,6 +261,7 @@ def create_app(
             Route("/health/live", health.live, methods=["GET"]),
             Route("/health/ready", health.ready, methods=["GET"]),
             Route("/health", health.ready, methods=["GET"]),
+            Route("/metrics", metrics.metrics, methods=["GET"]),
             Route("/webhooks/paystack", paystack_webhook.paystack_webhook, methods=["POST"]),
             Route("/webhooks/duffel", duffel_webhook.duffel_webhook, methods=["POST"]),
             Route("/webhooks/whatsapp", whatsapp_webhook.verify_subscription, methods=["GET"]),

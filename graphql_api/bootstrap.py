@@ -24,12 +24,14 @@ from conversation.gateway import Execute, Outcome
 from conversation.handler import ConversationHandler
 from conversation.session import Sessions
 from conversation.transcript import Transcript
+from graphql_api import metrics
 from graphql_api.context import RequestContext, Secrets, Services
 from graphql_api.errors import format_error
 from graphql_api.executor import GraphQLExecutor, GraphQLLimits
 from graphql_api.middleware import new_request_id
 from graphql_api.schema import build_schema
 from graphql_api.settings import Settings
+from graphql_api.upstreams import observed_client
 from integrations.duffel.client import DuffelClient
 from integrations.fx import OpenErApiClient
 from integrations.paystack.client import PaystackClient
@@ -132,7 +134,7 @@ async def open_services(
     executor = executor or build_executor(settings)
     async with contextlib.AsyncExitStack() as stack:
         clients = {
-            name: _upstream_client(url, timeout)
+            name: observed_client(name, url, timeout, USER_AGENT)
             for name, url, timeout in (
                 ("duffel", settings.duffel_api_url, settings.upstream_timeout_seconds),
                 ("paystack", settings.paystack_api_url, settings.upstream_timeout_seconds),
@@ -368,16 +370,6 @@ def _links(settings: Settings) -> Callable[[str], Links | None]:
     return links
 
 
-def _upstream_client(base_url: str, timeout: float) -> httpx.AsyncClient:
-    """One pooled client per upstream, kept for the life of the process."""
-    return httpx.AsyncClient(
-        base_url=base_url,
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        headers={"User-Agent": USER_AGENT},
-    )
-
-
 def _run_in_background(stack: contextlib.AsyncExitStack, work: Any, name: str) -> None:
     task: asyncio.Task[None] = asyncio.create_task(work, name=name)
     stack.push_async_callback(_cancel, task)
@@ -392,7 +384,10 @@ async def _reconcile_forever(saga: SagaDeps, interval: float, watch: ReconcilerW
             report = await reconciliation.reconcile(saga)
             watch.saw(report, saga.clock())
         except Exception:
+            metrics.observe_reconcile(None, failed=True)
             log.exception("reconciliation pass failed")
+        else:
+            metrics.observe_reconcile(report.repaired, failed=False)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -32,20 +32,36 @@ def _settings_or_exit() -> Settings:
     except ValidationError as error:
         first = error.errors()[0]
         name = ".".join(str(p) for p in first["loc"]).upper()
-        click.echo(f"refusing to start: setting {name} is invalid: {first['msg']}", err=True)
+        message = str(first["msg"]).removeprefix("Value error, ").replace("\n", " ")
+        click.echo(f"refusing to start: setting {name} is invalid: {message}", err=True)
         sys.exit(1)
 
 
 NOTICE_KINDS = list(NoticeKind)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sureflights")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
 @click.group()
+@click.version_option(_version(), "--version", "-V", prog_name="sureflights")
 def main() -> None:
     """SureFlights GraphQL gateway."""
 
 
 @main.command()
-@click.option("--host", default="0.0.0.0", show_default=True)  # noqa: S104 - a server binds all
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; 0.0.0.0 for every interface (the container passes it).",
+)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int)
 @click.option("--reload", is_flag=True, help="Restart on code changes (development).")
@@ -61,6 +77,8 @@ def serve(
 ) -> None:
     """Run the gateway with uvicorn."""
     import uvicorn
+
+    from graphql_api.observability import uvicorn_log_config
 
     settings = _settings_or_exit()
     if bool(ssl_keyfile) != bool(ssl_certfile):
@@ -82,7 +100,9 @@ def serve(
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         log_level=settings.log_level.lower(),
-        access_log=not settings.is_production,
+        # uvicorn's own lines (start-up, errors, access without query strings) in our format.
+        log_config=uvicorn_log_config(settings),
+        access_log=True,
         server_header=False,
         # Larger WebSocket messages close the connection with 1009 (the app checks it too).
         ws_max_size=settings.ws_max_message_bytes,
@@ -129,7 +149,10 @@ def _with_store(
     from integrations.state.store import StoreUnavailable, open_store
 
     async def run() -> T:
-        store = await open_store(settings.database_url, settings.database_pool())
+        try:
+            store = await open_store(settings.database_url, settings.database_pool())
+        except ValueError as error:  # a DATABASE_URL that names no store we have
+            raise StoreUnavailable(f"DATABASE_URL: {error}") from error
         try:
             return await use(store)
         finally:

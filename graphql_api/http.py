@@ -41,6 +41,7 @@ from graphql_api.executor import GraphQLExecutor, PreparedDocument
 from graphql_api.graphiql import PAGE_HEADERS, PAGE_HTML
 from graphql_api.introspection import INTROSPECTION_FORBIDDEN
 from graphql_api.middleware import new_request_id, request_id_var
+from graphql_api.operations import OUTCOME, count_outcome, observe_operation
 from graphql_api.response_cache import CachePolicy, Entry, ResponseCache, cache_key, cache_policy
 from integrations.state.ratelimit import RateDecision
 from resolvers.access import CallerKind
@@ -452,6 +453,7 @@ class GraphQLHTTPEndpoint:
             unexpected = GraphQLError(str(error), original_error=error)
             status = 500
             body = orjson.dumps({"errors": [format_error(unexpected, _request_id(scope))]})
+        count_outcome(scope, status)
         if status == 304:
             await _send_not_modified(send, response_headers or [])
             return
@@ -604,11 +606,12 @@ class GraphQLHTTPEndpoint:
             status = 404 if media_type == GRAPHQL_RESPONSE_JSON else 200
             return status, _PERSISTED_QUERY_NOT_FOUND_BODY, None
         # Checked before validation errors, so a GET mutation is refused whatever else is wrong.
+        observe_operation(scope, plan.operation, plan.operation_name, plan.prepared)
         if method != "POST" and plan.operation not in (None, OperationType.QUERY):
             raise RequestError("GET runs queries only; send mutations with POST.", 405, _ALLOW_POST)
         context, refusal = await self.admit(scope, receive, plan, headers, media_type)
         if refusal is not None:
-            return refusal.response(media_type)
+            return _refused(scope, refusal, media_type)
         cache = self._cache
         key = plan.key
         if key is not None and plan.policy is not None and plan.policy.per_caller_class:
@@ -621,7 +624,7 @@ class GraphQLHTTPEndpoint:
             context = await self.context_factory(Request(scope, receive))
         refusal = await self.charge(plan, context)
         if refusal is not None:
-            return refusal.response(media_type)
+            return _refused(scope, refusal, media_type)
         with collecting() as validity:
             result = await self.executor.execute(
                 plan.prepared,
@@ -631,11 +634,13 @@ class GraphQLHTTPEndpoint:
             )
         if _is_request_error(result):
             # Variables that do not coerce also stop the request before execution.
-            return Refusal(result.errors or []).response(media_type)
+            return _refused(scope, Refusal(result.errors or []), media_type)
         response_headers = rate_limit_headers(_decisions(context, result))
         if result.errors:
             request_id = context.request_id
             errors = [format_error(e, request_id) for e in result.errors]
+            code = errors[0].get("extensions", {}).get("code", "INTERNAL")
+            scope.setdefault("state", {})[OUTCOME] = code
             body = orjson.dumps({"errors": errors, "data": result.data})
             if method == "GET":
                 response_headers = [*response_headers, *_NO_STORE]
@@ -651,6 +656,13 @@ class GraphQLHTTPEndpoint:
         if method == "GET":
             response_headers = [*response_headers, *_NO_STORE]
         return 200, body, response_headers
+
+
+def _refused(
+    scope: Scope, refusal: Refusal, media_type: str
+) -> tuple[int, bytes, RawHeaders | None]:
+    scope.setdefault("state", {})[OUTCOME] = refusal.code
+    return refusal.response(media_type)
 
 
 def _expires_at(policy: CachePolicy, validity: Validity) -> float | None:

@@ -12,6 +12,7 @@ import secrets
 from contextvars import ContextVar
 
 import orjson
+import sentry_sdk
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -48,6 +49,9 @@ class RequestIdMiddleware:
         request_id = request_id or new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
+        if sentry_sdk.is_initialized():
+            # Sentry's per-request scope: its events and transaction carry the id.
+            sentry_sdk.set_tag("request_id", request_id)
         encoded = request_id.encode("latin-1")
 
         async def send_with_id(message: Message) -> None:

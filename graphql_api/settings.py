@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from integrations.state.store import PoolOptions
 
 DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - the refused default
+# The currencies Paystack's API collects in (each enabled per merchant account).
+PAYSTACK_CURRENCIES = ("NGN", "GHS", "ZAR", "KES", "USD")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class SettingsError(Exception):
@@ -32,6 +35,10 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1, le=1_000)
     database_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     database_start_timeout_seconds: float = Field(default=30.0, ge=0)
+    # How long MongoDB operations (and start-up) look for a server: a replica set's election
+    # fits inside it; an unreachable server stops `serve` after it (the URL's
+    # serverSelectionTimeoutMS wins when it has one).
+    mongodb_server_selection_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     redis_url: str = ""
 
     duffel_access_token: str = ""
@@ -125,7 +132,11 @@ class Settings(BaseSettings):
     # Per partner key: `KEY_ID=N/period`, comma-separated (ids as `sureflights apikey list`).
     graphql_cost_budget_overrides: str = ""
     log_level: str = "INFO"
+    # auto: JSON in production, readable lines with their context elsewhere.
     log_format: Literal["auto", "json", "console"] = "auto"
+    # `/metrics` (Prometheus): with a token, only `Authorization: Bearer <token>` may read it;
+    # without one it is open outside production and answers 404 in production.
+    metrics_token: str = ""
     upstream_timeout_seconds: float = Field(default=10.0, gt=0)
     # One attempt of a Duffel or Paystack call (a Duffel search waits as its supplier timeout
     # says), and the most a whole call may take, retries and their waits included.
@@ -174,7 +185,25 @@ class Settings(BaseSettings):
     @field_validator("payment_currency")
     @classmethod
     def _upper_currency(cls, value: str) -> str:
-        return value.strip().upper()
+        currency = value.strip().upper()
+        if currency not in PAYSTACK_CURRENCIES:
+            raise ValueError(
+                f"{value.strip()!r} is not a currency Paystack collects in "
+                f"(one of {', '.join(PAYSTACK_CURRENCIES)})"
+            )
+        return currency
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level == "WARN":
+            level = "WARNING"
+        if level not in LOG_LEVELS:
+            raise ValueError(
+                f"{value.strip()!r} is not a log level (one of {', '.join(LOG_LEVELS)})"
+            )
+        return level
 
     @field_validator("graphql_cost_budget_anonymous", "graphql_cost_budget_partner")
     @classmethod
@@ -208,6 +237,7 @@ class Settings(BaseSettings):
             size=self.database_pool_size,
             timeout_seconds=self.database_pool_timeout_seconds,
             start_timeout_seconds=self.database_start_timeout_seconds,
+            mongodb_server_selection_seconds=self.mongodb_server_selection_timeout_seconds,
         )
 
     @property

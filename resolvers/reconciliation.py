@@ -174,6 +174,8 @@ class ReconcileReport:
     failed: int = 0
     purged: int = 0
     steps: dict[str, int] = field(default_factory=dict)
+    # Of `steps`, those that moved their booking on, by step.
+    repaired: dict[str, int] = field(default_factory=dict)
 
 
 async def reconcile(deps: SagaDeps, *, limit: int = DUE_PAGE) -> ReconcileReport:
@@ -195,6 +197,8 @@ async def reconcile(deps: SagaDeps, *, limit: int = DUE_PAGE) -> ReconcileReport
             continue
         if after.version != booking.version:
             report.changed += 1
+            if step is not None:
+                report.repaired[step.kind.value] = report.repaired.get(step.kind.value, 0) + 1
     report.purged = await deps.store.processed_events.purge_expired(now)
     report.purged += await deps.store.idempotency.purge_expired(now)
     if report.changed or report.failed:

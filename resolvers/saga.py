@@ -219,8 +219,12 @@ async def announce(
 async def _publish(deps: SagaDeps, channel: str, message: Mapping[str, Any]) -> None:
     try:
         await deps.bus.publish(channel, message)
-    except Exception:  # the change is stored; a lost event must not undo it
-        log.warning("could not publish an event", extra={"channel": channel}, exc_info=True)
+    except Exception as error:  # the change is stored; a lost event must not undo it
+        # An expected outage (Redis down) is one line, not a traceback per event.
+        log.warning(
+            "could not publish an event",
+            extra={"channel": channel, "error": type(error).__name__},
+        )
 
 
 _ANNOUNCED = {

@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import structlog
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from graphql_api import metrics
 from graphql_api.context import Services
 from integrations.duffel.webhook import WEBHOOK_TOLERANCE_SECONDS, read_webhook_signature
 from resolvers.airline_events import on_duffel_event
@@ -23,11 +25,14 @@ DUFFEL_EVENT_TTL = timedelta(days=8)
 
 
 async def _handle_duffel_event(services: Services, event: dict[str, Any]) -> None:
-    try:
-        outcome = await on_duffel_event(services.bookings.deps, event)
-        log.info("duffel event handled", extra={"event": event.get("type"), "outcome": outcome})
-    except Exception:  # after the 200: the reconciler finishes what this could not
-        log.exception("duffel event handling failed")
+    with structlog.contextvars.bound_contextvars(duffel_event=str(event.get("id"))):
+        try:
+            outcome = await on_duffel_event(services.bookings.deps, event)
+            log.info("duffel event handled", extra={"event": event.get("type"), "outcome": outcome})
+        except Exception:  # after the 200: the reconciler finishes what this could not
+            log.exception("duffel event handling failed")
+        finally:
+            metrics.observe_webhook_lag("duffel", event.get("created_at"))
 
 
 async def duffel_webhook(request: Request) -> Response:

@@ -6,10 +6,12 @@ import logging
 from typing import Any
 
 import orjson
+import structlog
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from graphql_api import metrics
 from graphql_api.context import Services
 from integrations.paystack.webhook import signature_matches
 
@@ -17,10 +19,18 @@ log = logging.getLogger("sureflights.webhooks")
 
 
 async def _handle_event(services: Services, event: dict[str, Any]) -> None:
-    try:
-        await services.payments.handle_paystack_event(event)
-    except Exception:  # after the 200: the reconciler finishes what this could not
-        log.exception("paystack event handling failed")
+    found = event.get("data")
+    data: dict[str, Any] = found if isinstance(found, dict) else {}
+    reference = data.get("reference")
+    # Every line logged while handling it names the payment.
+    context = {"payment": reference} if isinstance(reference, str) else {}
+    with structlog.contextvars.bound_contextvars(**context):
+        try:
+            await services.payments.handle_paystack_event(event)
+        except Exception:  # after the 200: the reconciler finishes what this could not
+            log.exception("paystack event handling failed")
+        finally:
+            metrics.observe_webhook_lag("paystack", data.get("paid_at") or data.get("created_at"))
 
 
 async def paystack_webhook(request: Request) -> Response:

@@ -255,6 +255,11 @@ class SandboxPayments:
             await self._save_transaction(completed)
         return completed.verified()
 
+    async def callback_url(self, reference: str) -> str | None:
+        """Where the checkout sends the traveller back once done (`initialize`'s callback_url)."""
+        transaction = await self._load_transaction(reference)
+        return None if transaction is None else transaction.callback_url
+
     async def get(self, reference: str) -> VerifiedPayment | None:
         """The transaction's current state, or None when the reference is unknown."""
         transaction = await self._load_transaction(reference)

@@ -83,7 +83,8 @@ _SQLITE_PREFIX = "sqlite:///"
 
 @dataclass(frozen=True)
 class PoolOptions:
-    """How PostgreSQL pools its connections; SQLite and MongoDB ignore it."""
+    """How PostgreSQL pools its connections (SQLite and MongoDB ignore it), and how long
+    MongoDB looks for a server before an operation fails."""
 
     size: int = DEFAULT_POOL_SIZE
     """Connections each process keeps open."""
@@ -91,6 +92,8 @@ class PoolOptions:
     """The longest an operation waits for a free connection before StoreUnavailable."""
     start_timeout_seconds: float = DEFAULT_START_TIMEOUT_SECONDS
     """How long opening waits for the server to answer at all."""
+    mongodb_server_selection_seconds: float = 10.0
+    """MongoDB's serverSelectionTimeoutMS, unless the URL sets its own."""
 
 
 async def open_store(database_url: str, pool: PoolOptions | None = None) -> Store:
@@ -119,7 +122,10 @@ async def open_store(database_url: str, pool: PoolOptions | None = None) -> Stor
             start_timeout=options.start_timeout_seconds,
         )
     if scheme in ("mongodb", "mongodb+srv"):
-        return await MongoStore.open(database_url)
+        options = pool or PoolOptions()
+        return await MongoStore.open(
+            database_url, server_selection_seconds=options.mongodb_server_selection_seconds
+        )
     # Only the scheme is echoed: the rest of the URL may carry a password.
     raise ValueError(
         f"unsupported DATABASE_URL scheme {scheme!r}: "

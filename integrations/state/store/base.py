@@ -254,6 +254,10 @@ class BookingRepository(Protocol):
 
     async def count(self, *, status: str | None = None, partner_id: str | None = None) -> int: ...
 
+    async def count_by_status(self) -> dict[str, int]:
+        """How many bookings are in each status (those with none are left out)."""
+        ...
+
     async def list_by_status_before(
         self, status: str, before: datetime, limit: int = 100
     ) -> builtins.list[BookingRecord]:
@@ -302,6 +306,10 @@ class PaymentRepository(Protocol):
         self, status: str, before: datetime, limit: int = 100
     ) -> list[PaymentRecord]:
         """Payments in `status` created before `before`, oldest first (for abandonment sweeps)."""
+        ...
+
+    async def count_by_status(self) -> dict[str, int]:
+        """How many payments are in each status (those with none are left out)."""
         ...
 
     async def list_for_bookings(self, booking_references: Sequence[str]) -> list[PaymentRecord]:

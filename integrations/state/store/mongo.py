@@ -158,6 +158,13 @@ class _VersionedCollection(Generic[R]):
         self._record_type: type[R] = record_type
         self._changeable = changeable
 
+    async def count_by_status(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        pipeline: list[Document] = [{"$group": {"_id": "$status", "n": {"$sum": 1}}}]
+        async for row in await self._collection.aggregate(pipeline):
+            counts[str(row["_id"])] = int(row["n"])
+        return counts
+
     async def create(self, record: R) -> R:
         document = _CODEC.encode(record)
         try:
@@ -629,10 +636,20 @@ class MongoStore:
         self.notifications: NotificationRepository = MongoNotificationRepository(database)
 
     @classmethod
-    async def open(cls, url: str, *, database_name: str | None = None) -> MongoStore:
+    async def open(
+        cls,
+        url: str,
+        *,
+        database_name: str | None = None,
+        server_selection_seconds: float = 10.0,
+    ) -> MongoStore:
         """Connect and create the indexes; the database is `database_name`, else the one in the
-        URL path, else "sureflights"."""
-        client: AsyncMongoClient[Document] = AsyncMongoClient(url, tz_aware=True)
+        URL path, else "sureflights". No server within `server_selection_seconds` (or the URL's
+        own serverSelectionTimeoutMS) is `StoreUnavailable`, in one line."""
+        options: dict[str, Any] = {}
+        if "serverselectiontimeoutms" not in url.lower():
+            options["serverSelectionTimeoutMS"] = int(server_selection_seconds * 1000)
+        client: AsyncMongoClient[Document] = AsyncMongoClient(url, tz_aware=True, **options)
         try:
             database = (
                 client.get_database(database_name)
@@ -640,6 +657,11 @@ class MongoStore:
                 else client.get_default_database(DEFAULT_DATABASE)
             )
             await _create_indexes(database)
+        except PyMongoError as error:
+            await client.close()
+            raise StoreUnavailable(
+                f"mongodb at {_hosts(url)} did not answer ({type(error).__name__})"
+            ) from error
         except BaseException:
             await client.close()
             raise
@@ -653,3 +675,9 @@ class MongoStore:
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def _hosts(url: str) -> str:
+    """The URL's hosts, without the credentials before them or the options after."""
+    rest = url.partition("://")[2]
+    return rest.split("/", 1)[0].split("?", 1)[0].rpartition("@")[2] or "?"

@@ -517,6 +517,13 @@ class _VersionedTable(Generic[R]):
         self._columns = _select_list(record_type)
         self._insert = _insert_sql(table, record_type)
 
+    async def count_by_status(self) -> dict[str, int]:
+        rows = await self._db.fetch(
+            f"SELECT status, count(*) AS n FROM {self._table} GROUP BY status",  # noqa: S608
+            [],
+        )
+        return {str(row["status"]): int(row["n"]) for row in rows}
+
     def _decode(self, rows: Sequence[DictRow]) -> list[R]:
         return [_CODEC.decode(self._record_type, row) for row in rows]
 

@@ -276,6 +276,13 @@ class _VersionedTable(Generic[R]):
         rows = await self._db.write(_insert_sql(self._table, values), values)
         return _CODEC.decode(self._record_type, rows[0])
 
+    async def count_by_status(self) -> dict[str, int]:
+        rows = await self._db.read(
+            f"SELECT status, COUNT(*) FROM {self._table} GROUP BY status",  # noqa: S608 - fixed
+            [],
+        )
+        return {str(row[0]): int(row[1]) for row in rows}
+
     async def get(self, reference: str) -> R | None:
         rows = await self._db.read(
             f"SELECT * FROM {self._table} WHERE reference = ?",  # noqa: S608 - fixed table name

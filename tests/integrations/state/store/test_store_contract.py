@@ -1111,3 +1111,18 @@ async def test_a_failed_attempt_is_retried_later_with_the_providers_error(store:
     )
     [stored] = await store.notifications.list_for_booking("SF-0001")
     assert (stored.status, stored.error, stored.sent_at) == ("failed", "550 no such user", None)
+
+
+async def test_bookings_and_payments_are_counted_by_status(store: Store) -> None:
+    assert await store.bookings.count_by_status() == {}
+    assert await store.payments.count_by_status() == {}
+    for number, status in enumerate(["PENDING_PAYMENT", "CONFIRMED", "CONFIRMED", "EXPIRED"]):
+        await store.bookings.create(make_booking(f"SF-C{number}", status=status))
+    for number, status in enumerate(["PENDING", "SUCCESS", "FAILED", "FAILED"]):
+        await store.payments.create(make_payment(f"PAY-C{number}", status=status))
+    assert await store.bookings.count_by_status() == {
+        "PENDING_PAYMENT": 1,
+        "CONFIRMED": 2,
+        "EXPIRED": 1,
+    }
+    assert await store.payments.count_by_status() == {"PENDING": 1, "SUCCESS": 1, "FAILED": 2}
