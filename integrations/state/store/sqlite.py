@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins  # `builtins.list` where a class defines a `list` method of its own
+import contextlib
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
@@ -229,15 +230,21 @@ class _Connections:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """The writer inside BEGIN IMMEDIATE, committed on success and rolled back on error."""
         async with self._write_lock:
-            await self._writer.execute_fetchall("BEGIN IMMEDIATE")
             try:
+                await self._writer.execute_fetchall("BEGIN IMMEDIATE")
                 yield self._writer
                 await self._writer.execute_fetchall("COMMIT")
             except BaseException:
-                # Never leave the shared writer inside a transaction the next write would join.
-                if self._writer.in_transaction:
-                    await self._writer.execute_fetchall("ROLLBACK")
+                # Never leave the shared writer inside a transaction the next write would join,
+                # even when the task was cancelled while BEGIN or COMMIT was on its way: the
+                # connection's thread runs them anyway, so a ROLLBACK is queued after them.
+                await asyncio.shield(self._roll_back())
                 raise
+
+    async def _roll_back(self) -> None:
+        # OperationalError: no transaction was open (it committed, or BEGIN never ran).
+        with contextlib.suppress(sqlite3.OperationalError):
+            await self._writer.execute_fetchall("ROLLBACK")
 
     async def ping(self) -> None:
         try:
