@@ -235,6 +235,7 @@ async def open_services(
                 base_url=settings.whatsapp_api_url,
                 phone_number_id=settings.whatsapp_phone_number_id,
                 access_token=settings.whatsapp_access_token,
+                deadline_seconds=settings.upstream_deadline_seconds,
             )
             if settings.whatsapp_access_token and settings.whatsapp_phone_number_id
             else RecordingSender()
@@ -356,6 +357,7 @@ def _sms_sender(settings: Settings, client: httpx.AsyncClient) -> SmsSender:
             sender_id=settings.termii_sender_id,
             channel=settings.termii_channel,
             backoff_seconds=settings.upstream_retry_backoff_seconds,
+            deadline_seconds=settings.upstream_deadline_seconds,
         )
     return RecordingSms()
 

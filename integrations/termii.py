@@ -19,6 +19,7 @@ from integrations.retry import (
     RETRY_AFTER,
     Failed,
     RetryPolicy,
+    attempt_timeout,
     hinted_wait,
     never_sent,
     transport_failure,
@@ -50,6 +51,7 @@ class TermiiClient:
         channel: str = "generic",
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         backoff_seconds: float = 0.5,
+        deadline_seconds: float | None = None,
     ) -> None:
         if channel not in CHANNELS:
             raise ValueError(f"the Termii channel is one of {', '.join(CHANNELS)}")
@@ -59,7 +61,9 @@ class TermiiClient:
         self.sender_id = sender_id
         self.channel = channel
         self._timeout = timeout
-        self._retry = RetryPolicy(max_retries=2, backoff_seconds=backoff_seconds)
+        self._retry = RetryPolicy(
+            max_retries=2, backoff_seconds=backoff_seconds, deadline_seconds=deadline_seconds
+        )
 
     async def send(self, message: SmsMessage) -> str:
         body: dict[str, Any] = {
@@ -82,9 +86,10 @@ class TermiiClient:
 
     async def _post(self, body: dict[str, Any]) -> httpx.Response | Failed[int | None]:
         try:
-            response = await self._client.post(self._url, json=body, timeout=self._timeout)
+            timeout = attempt_timeout(self._timeout)
+            response = await self._client.post(self._url, json=body, timeout=timeout)
         except httpx.TransportError as error:
-            failure = transport_failure(UPSTREAM, error, self._timeout)
+            failure = transport_failure(UPSTREAM, error, timeout)
             # Only a request that surely never reached Termii is sent again.
             return Failed(failure, retryable=never_sent(error), context=None)
         status = response.status_code

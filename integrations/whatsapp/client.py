@@ -11,6 +11,7 @@ from typing import Any, NoReturn, TypeAlias
 
 import httpx
 import orjson
+from httpx._client import UseClientDefault
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from integrations.ports.errors import UpstreamError, UpstreamFailure, UpstreamUnavailable
@@ -20,6 +21,7 @@ from integrations.retry import (
     Failed,
     Idempotency,
     RetryPolicy,
+    attempt_timeout,
     hinted_wait,
     never_sent,
 )
@@ -165,6 +167,7 @@ class WhatsAppClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_wait_seconds: float = 10.0,
         timeout: float | None = None,
+        deadline_seconds: float | None = None,
     ) -> None:
         if not access_token.strip():
             raise ValueError("a WhatsApp access token is required")
@@ -177,8 +180,10 @@ class WhatsAppClient:
             "Authorization": f"Bearer {self._token}",
             "Accept": "application/json",
         }
-        self._retry = RetryPolicy(max_retries, backoff_seconds, max_wait_seconds, sleep)
-        # None: the pooled client's own timeout applies.
+        self._retry = RetryPolicy(
+            max_retries, backoff_seconds, max_wait_seconds, sleep, deadline_seconds=deadline_seconds
+        )
+        # None: the pooled client's own timeout applies (cut to the call's deadline, if any).
         self._timeout = timeout
 
     def __repr__(self) -> str:
@@ -248,6 +253,14 @@ class WhatsAppClient:
             ),
         )
 
+    def _attempt_timeout(self) -> float | httpx.Timeout | UseClientDefault:
+        if self._timeout is not None:
+            return attempt_timeout(self._timeout)
+        default = self._http.timeout
+        if self._retry.deadline_seconds is None or default.read is None:
+            return httpx.USE_CLIENT_DEFAULT
+        return attempt_timeout(default.read)
+
     async def _attempt(self, body: Mapping[str, Any], retry: Idempotency) -> bytes | _Failed:
         """One request: the content of Meta's 2xx answer, or the failure."""
         try:
@@ -255,7 +268,7 @@ class WhatsAppClient:
                 self._url,
                 json=body,
                 headers=self._headers,
-                timeout=httpx.USE_CLIENT_DEFAULT if self._timeout is None else self._timeout,
+                timeout=self._attempt_timeout(),
             )
         except httpx.TransportError as exc:
             return Failed(_transport_failure(exc, retry), retry.may_resend(exc), (None, None))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 import httpx
 import pytest
@@ -99,3 +101,31 @@ async def test_a_rate_limit_is_waited_out_and_a_garbled_answer_is_an_error() -> 
             with pytest.raises(UpstreamError, match="unreadable"):
                 await client(http).send(SmsMessage("+2348031234567", TEXT))
     assert route.call_count == 2
+
+
+async def _unreachable(request: httpx.Request) -> httpx.Response:
+    """A host that never accepts the connection: each attempt waits out its connect timeout."""
+    await asyncio.sleep(request.extensions["timeout"]["connect"])
+    raise httpx.ConnectTimeout("timed out", request=request)
+
+
+async def test_an_unreachable_termii_ends_by_the_deadline() -> None:
+    with respx.mock() as router:
+        route = router.post(URL).mock(side_effect=_unreachable)
+        async with httpx.AsyncClient() as http:
+            termii = TermiiClient(
+                http,
+                base_url="https://api.ng.termii.com",
+                api_key="TLtermii-test-key",
+                sender_id="SureFlight",
+                timeout=1.0,
+                backoff_seconds=0.05,
+                deadline_seconds=1.5,
+            )
+            started = time.monotonic()
+            with pytest.raises(UpstreamUnavailable):
+                await termii.send(SmsMessage("+2348031234567", TEXT))
+            elapsed = time.monotonic() - started
+    # Never sent, so retried; three attempts of a second each would take over three.
+    assert route.call_count >= 2
+    assert elapsed < 2.5, elapsed

@@ -3,8 +3,10 @@ them, every limit enforced on oversize input, retries that never send a reply tw
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -752,3 +754,32 @@ def test_signature_of_the_recorded_webhook_matches_an_independent_computation() 
     assert not signature_matches(APP_SECRET, body, "")
     assert not signature_matches("", body, f"sha256={RECORDED_TEXT_SIGNATURE}")
     assert not signature_matches(APP_SECRET, body, "sha256=é")
+
+
+async def _unreachable(request: httpx.Request) -> httpx.Response:
+    """A host that never accepts the connection: each attempt waits out its connect timeout."""
+    await asyncio.sleep(request.extensions["timeout"]["connect"])
+    raise httpx.ConnectTimeout("timed out", request=request)
+
+
+async def test_a_send_to_an_unreachable_cloud_api_ends_by_its_deadline(
+    messages_route: respx.Route,
+) -> None:
+    messages_route.mock(side_effect=_unreachable)
+    async with httpx.AsyncClient(timeout=1.0) as http:
+        client = WhatsAppClient(
+            http,
+            base_url=BASE,
+            phone_number_id=PHONE_NUMBER_ID,
+            access_token=TOKEN,
+            max_retries=3,
+            backoff_seconds=0.05,
+            deadline_seconds=1.5,
+        )
+        started = time.monotonic()
+        with pytest.raises(WhatsAppUnavailable):
+            await client.send(TRAVELLER, TextMessage("Your booking is confirmed"))
+        elapsed = time.monotonic() - started
+    # Four attempts of a second each would take over four: the deadline ends it first.
+    assert messages_route.call_count >= 2
+    assert elapsed < 3.0, elapsed
