@@ -132,8 +132,11 @@ class Dispatcher:
         if due is not None:
             wait = max(0.0, min(wait, (due - self.deps.clock()).total_seconds()))
         self._wake.clear()
+        # Not `asyncio.wait_for`: on Python 3.11 a wake-up landing together with a cancel makes it
+        # return instead of raising, and the cancelled dispatcher would run on for ever.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), wait)
+            async with asyncio.timeout(wait):
+                await self._wake.wait()
 
     async def dispatch_once(self) -> int:
         """Claim and send one batch of due records; how many were claimed."""
