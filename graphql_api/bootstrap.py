@@ -57,6 +57,7 @@ from integrations.whatsapp.client import WhatsAppClient
 from resolvers import reconciliation
 from resolvers.access import Caller, CallerKind
 from resolvers.auth import CachedApiKeys, caller_from_credentials, issue_traveller_token
+from resolvers.background import stop_if_cancelled
 from resolvers.bookings import BookingLimits, Bookings
 from resolvers.errors import Unauthenticated
 from resolvers.flights import FlightService
@@ -386,20 +387,33 @@ async def _reconcile_forever(saga: SagaDeps, interval: float, watch: ReconcilerW
             report = await reconciliation.reconcile(saga)
             watch.saw(report, saga.clock())
         except Exception:
+            stop_if_cancelled()
             metrics.observe_reconcile(None, failed=True)
             log.exception("reconciliation pass failed")
         else:
             metrics.observe_reconcile(report.repaired, failed=False)
 
 
+# How long shutting down waits for a background task to stop before going on without it.
+STOP_WAIT_SECONDS = 10.0
+
+
 async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
-    except Exception:  # shutting down: report it, and keep closing the rest
-        log.exception("background task %s failed", task.get_name())
+    done, _ = await asyncio.wait({task}, timeout=STOP_WAIT_SECONDS)
+    if not done:
+        # Never hang a shutdown (a deploy waits on it): say what did not stop, and where.
+        where = " < ".join(
+            f"{frame.f_code.co_name} ({frame.f_code.co_filename}:{frame.f_lineno})"
+            for frame in reversed(task.get_stack(limit=6))
+        )
+        log.error("background task %s did not stop", task.get_name(), extra={"at": where})
+        return
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None:  # shutting down: report it, and keep closing the rest
+        log.error("background task %s failed", task.get_name(), exc_info=error)
 
 
 async def preview_notice(

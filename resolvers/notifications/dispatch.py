@@ -34,6 +34,7 @@ from integrations.state.store import (
     NOTIFICATION_SENT,
     NotificationRecord,
 )
+from resolvers.background import stop_if_cancelled
 from resolvers.ledger import Ledger, NoticeKind
 from resolvers.notifications.documents import flights_calendar, itinerary_pdf
 from resolvers.notifications.notices import REMINDERS
@@ -95,6 +96,7 @@ class Dispatcher:
                 try:
                     handled = await self.dispatch_once()
                 except Exception:
+                    stop_if_cancelled()
                     log.exception("notification dispatch failed")
                     handled = 0
                 if handled >= self.settings.batch:
@@ -116,10 +118,12 @@ class Dispatcher:
                             try:
                                 await self.outbox.queue(self.deps, reference)
                             except Exception:
+                                stop_if_cancelled()
                                 # The reconciler queues it at the booking's check time.
                                 log.warning("notices not queued yet", exc_info=True)
                             self._wake.set()
             except Exception as error:
+                stop_if_cancelled()
                 log.warning("notification wake-ups unavailable (%s)", type(error).__name__)
             await asyncio.sleep(1.0)
 

@@ -4,10 +4,12 @@ that shuts down while a booking's notices wake the dispatcher must not keep runn
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
-from tests.support.desk import Desk
+from tests.support.desk import Desk, desk_settings, open_desk
+from tests.support.helpers import REDIS_TEST_URL
 
 
 @pytest.mark.parametrize("turns_first", range(8))
@@ -28,3 +30,20 @@ async def test_a_cancel_landing_with_a_wake_up_stops_the_dispatcher(
         async with asyncio.timeout(5):
             await running
     assert running.cancelled()
+
+
+@pytest.mark.parametrize("turns_first", [*range(12), 20, 40])
+async def test_a_cancel_while_it_subscribes_to_redis_stops_the_dispatcher(
+    tmp_path: Path, turns_first: int
+) -> None:
+    """Cancelled while its wake-up subscription is still being confirmed by Redis, as when a
+    gateway stops moments after it started."""
+    settings = desk_settings(str(tmp_path), redis_url=REDIS_TEST_URL)
+    async with open_desk(settings) as desk:
+        running = asyncio.create_task(desk.services.dispatcher.run())
+        for _ in range(turns_first):
+            await asyncio.sleep(0)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            async with asyncio.timeout(5):
+                await running
