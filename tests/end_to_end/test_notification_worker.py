@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from graphql_api.app import create_app
 from graphql_api.settings import Settings
 from tests.end_to_end.test_sandbox_notifications import confirmed_in_the_sandbox
+from tests.support.harness import in_process
 from tests.support.helpers import REDIS_TEST_URL, TESTS
 from tests.support.smtp_server import SmtpTestServer
 
@@ -36,11 +36,8 @@ def worker_settings(
 
 @pytest.fixture
 async def gateway(worker_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(worker_settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield http
+    async with in_process(worker_settings) as (_, http):
+        yield http
 
 
 def _start_worker(settings: Settings) -> subprocess.Popen[str]:

@@ -13,7 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from graphql_api.app import create_app
 from graphql_api.bootstrap import preview_notice
 from graphql_api.settings import Settings
 from integrations.state.store import Store
@@ -22,6 +21,7 @@ from resolvers.ledger import NoticeKind
 from resolvers.notifications.render import WHATSAPP_TEMPLATES, sms_segments
 from tests.end_to_end.test_sandbox_booking import book, sandbox_offer
 from tests.graphql_api.test_cli import run_cli
+from tests.support.harness import in_process
 from tests.support.saga import PAY, bearer, ok
 
 EMAILS = "{ sandboxEmails { name to subject size } }"
@@ -34,12 +34,14 @@ def sandbox_settings(make_settings: Callable[..., Settings], tmp_path: Path) -> 
 
 
 @pytest.fixture
-async def sandbox(sandbox_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(sandbox_settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield http
+async def sandbox_app(sandbox_settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Store]]:
+    async with in_process(sandbox_settings) as (app, http):
+        yield http, app.state.services.store
+
+
+@pytest.fixture
+def sandbox(sandbox_app: tuple[httpx.AsyncClient, Store]) -> httpx.AsyncClient:
+    return sandbox_app[0]
 
 
 async def confirmed_in_the_sandbox(client: httpx.AsyncClient) -> str:
@@ -113,15 +115,6 @@ async def test_notify_preview_renders_every_channel_for_a_real_booking(
     assert {p.name for p in out.iterdir()} >= {"email.eml", "email.html", "sms.txt", "whatsapp.txt"}
     assert "Check in" in (out / "email.txt").read_text()
     assert missing.returncode == 1 and "no booking SFNONE00" in missing.stderr
-
-
-@pytest.fixture
-async def sandbox_app(sandbox_settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Store]]:
-    app = create_app(sandbox_settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield http, app.state.services.store
 
 
 async def test_every_notice_renders_on_every_channel_and_its_sms_fits_two_segments(

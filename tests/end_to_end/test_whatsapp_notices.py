@@ -68,6 +68,15 @@ async def booked_on_whatsapp(world: World) -> Booked:
     return booked
 
 
+async def confirmed_in_a_conversation(world: World) -> tuple[WhatsApp, Booked]:
+    """The traveller writes (the 24-hour window opens), books and pays; the confirmation came."""
+    wa = whatsapp_for(world)
+    await wa.say("hi")
+    booked = await booked_on_whatsapp(world)
+    await wa.wait_for(booked.reference)
+    return wa, booked
+
+
 def whatsapp_for(world: World) -> WhatsApp:
     assert world.app is not None and world.http is not None
     return WhatsApp(world.app, world.http, world.router, GRAPH)
@@ -103,10 +112,7 @@ async def test_refusing_by_button_cancels_the_booking_with_the_airline_refund(
     make_settings: Callable[..., Settings], smtp_server: SmtpTestServer
 ) -> None:
     async with running_world(whatsapp_notify_settings(make_settings, smtp_server)) as world:
-        wa = whatsapp_for(world)
-        await wa.say("hi")
-        booked = await booked_on_whatsapp(world)
-        await wa.wait_for(booked.reference)
+        wa, booked = await confirmed_in_a_conversation(world)
         await airline_change(world, booked)
         told = await wa.wait_for("changed")
         refuse = next(b for b in choices_of(told) if b[1] != "Keep new times")
@@ -141,10 +147,7 @@ async def test_typing_stop_sms_turns_text_messages_off_for_the_travellers_bookin
     make_settings: Callable[..., Settings], smtp_server: SmtpTestServer, typed: str
 ) -> None:
     async with running_world(whatsapp_notify_settings(make_settings, smtp_server)) as world:
-        wa = whatsapp_for(world)
-        await wa.say("hi")
-        booked = await booked_on_whatsapp(world)
-        await wa.wait_for(booked.reference)
+        wa, booked = await confirmed_in_a_conversation(world)
         replies = await wa.say(typed)
         preferences = (await notifications(world, booked))["notificationPreferences"]
 
@@ -156,10 +159,7 @@ async def test_a_tap_on_an_old_change_after_the_airline_deadline_changes_nothing
     make_settings: Callable[..., Settings], smtp_server: SmtpTestServer
 ) -> None:
     async with running_world(whatsapp_notify_settings(make_settings, smtp_server)) as world:
-        wa = whatsapp_for(world)
-        await wa.say("hi")
-        booked = await booked_on_whatsapp(world)
-        await wa.wait_for(booked.reference)
+        wa, booked = await confirmed_in_a_conversation(world)
         await airline_change(world, booked)
         told = await wa.wait_for("changed")
         keep = next(b for b in choices_of(told) if b[1] == "Keep new times")

@@ -318,3 +318,13 @@ async def running_world(settings: Settings, *, hold: bool = False) -> AsyncItera
 
 def replaced(deps: SagaDeps, **changes: Any) -> SagaDeps:
     return dataclasses.replace(deps, **changes)
+
+
+@contextlib.asynccontextmanager
+async def in_process(settings: Settings) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
+    """The gateway on `settings`, started (its lifespan entered), and a client to it over ASGI."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            yield app, http
