@@ -22,7 +22,7 @@ from integrations.state.store import (
     StoreUnavailable,
     open_store,
 )
-from integrations.state.store.postgres import MIGRATIONS, Migration, migrate
+from integrations.state.store.postgres_schema import MIGRATIONS, Migration, migrate
 from tests.integrations.state.store.test_store_contract import (
     LEDGER,
     MINUTE,
