@@ -32,6 +32,7 @@ from graphql_api.middleware import new_request_id
 from graphql_api.schema import build_schema
 from graphql_api.settings import Settings
 from graphql_api.upstreams import observed_client
+from integrations.cancellation import stop_if_cancelled
 from integrations.duffel.client import DuffelClient
 from integrations.fx import OpenErApiClient
 from integrations.paystack.client import PaystackClient
@@ -57,7 +58,6 @@ from integrations.whatsapp.client import WhatsAppClient
 from resolvers import reconciliation
 from resolvers.access import Caller, CallerKind
 from resolvers.auth import CachedApiKeys, caller_from_credentials, issue_traveller_token
-from resolvers.background import stop_if_cancelled
 from resolvers.bookings import BookingLimits, Bookings
 from resolvers.errors import Unauthenticated
 from resolvers.flights import FlightService

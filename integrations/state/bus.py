@@ -21,6 +21,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.maint_notifications import MaintNotificationsConfig
 
+from integrations.cancellation import stop_if_cancelled
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_QUEUE_SIZE = 1_000
@@ -412,7 +414,7 @@ class RedisEventBus:
     async def _read_forever(self) -> None:
         delay = self._reconnect_delay
         while not self._closed:
-            _stop_if_cancelled()
+            stop_if_cancelled()
             try:
                 connection = await self._connect()
                 delay = self._reconnect_delay
@@ -471,7 +473,7 @@ class RedisEventBus:
         # absorbed inside redis-py's read timeout; a health check still waits for real quiet.
         while not self._closed:
             response = await connection.read_response(timeout=READ_SLICE_SECONDS)
-            _stop_if_cancelled()
+            stop_if_cancelled()
             if response is not None:
                 awaiting_pong = False
                 quiet = 0.0
@@ -521,15 +523,3 @@ class RedisEventBus:
         if connection is not None:
             await connection.disconnect(nowait=True)
         self._first_attempt_done.set()
-
-
-def _stop_if_cancelled() -> None:
-    """Raise CancelledError when the running task has been asked to stop.
-
-    A cancellation that lands as redis-py's read timeout expires can come back as an ordinary
-    timeout (an empty read), and the reader would loop on: the request is still counted on the
-    task, so it is honoured here.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError

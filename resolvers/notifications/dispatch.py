@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from integrations.cancellation import stop_if_cancelled
 from integrations.ports.errors import UpstreamFailure, UpstreamUnavailable
 from integrations.ports.messaging import NoticeMessage
 from integrations.ports.notifications import (
@@ -34,7 +35,6 @@ from integrations.state.store import (
     NOTIFICATION_SENT,
     NotificationRecord,
 )
-from resolvers.background import stop_if_cancelled
 from resolvers.ledger import Ledger, NoticeKind
 from resolvers.notifications.documents import flights_calendar, itinerary_pdf
 from resolvers.notifications.notices import REMINDERS

@@ -1,5 +1,5 @@
-"""What every long-running loop of the gateway (the dispatcher, the reconciler) needs to stop
-when it is told to.
+"""What every long-running loop of the gateway (the event bus's reader, the notification
+dispatcher, the reconciler) needs to stop when it is told to.
 
 A loop that logs and carries on after an `Exception` can swallow its own cancellation when a
 library turns the CancelledError into an ordinary error on the way out (a read timeout, a lost
