@@ -8,18 +8,16 @@ that offers no STARTTLS is refused), `smtps://user:pass@host:465` speaks TLS fro
 
 from __future__ import annotations
 
-import email.policy
 import email.utils
 import logging
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage as MimeMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
 from integrations.ports.errors import UpstreamRejected, UpstreamUnavailable
-from integrations.ports.notifications import EmailMessage
+from integrations.ports.notifications import EmailMessage, build_mime
 
 UPSTREAM = "smtp"
 DEFAULT_TIMEOUT_SECONDS = 20.0
@@ -128,28 +126,3 @@ class SmtpEmailSender:
             raise UpstreamUnavailable(UPSTREAM, f"{server.where}: {error}"[:300]) from error
         log.info("email sent", extra={"message_id": message.message_id})
         return message.message_id
-
-
-# Headers are folded only past RFC 5322's hard limit: Python folds a long subject straight after
-# "Subject:", which some readers show with a leading space.
-_POLICY = email.policy.SMTP.clone(max_line_length=998)
-
-
-def build_mime(message: EmailMessage, sender: str) -> MimeMessage:
-    """The message as MIME: plain text and HTML alternatives, then the attachments."""
-    mime = MimeMessage(policy=_POLICY)
-    mime["From"] = sender
-    mime["To"] = message.to
-    mime["Subject"] = message.subject
-    mime["Date"] = email.utils.formatdate(localtime=False)
-    mime["Message-ID"] = message.message_id
-    for name, value in message.headers.items():
-        mime[name] = value
-    mime.set_content(message.text)
-    mime.add_alternative(message.html, subtype="html")
-    for attachment in message.attachments:
-        maintype, _, subtype = attachment.content_type.partition("/")
-        mime.add_attachment(
-            attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename
-        )
-    return mime

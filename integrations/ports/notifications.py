@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import email.policy
+import email.utils
 from dataclasses import dataclass, field
+from email.message import EmailMessage as MimeMessage
 from typing import Protocol
 
 
@@ -50,3 +53,28 @@ class SmsSender(Protocol):
     async def send(self, message: SmsMessage) -> str:
         """Send; the provider's message id. Failures as for `EmailSender.send`."""
         ...
+
+
+# Headers are folded only past RFC 5322's hard limit: Python folds a long subject straight after
+# "Subject:", which some readers show with a leading space.
+_POLICY = email.policy.SMTP.clone(max_line_length=998)
+
+
+def build_mime(message: EmailMessage, sender: str) -> MimeMessage:
+    """The message as MIME: plain text and HTML alternatives, then the attachments."""
+    mime = MimeMessage(policy=_POLICY)
+    mime["From"] = sender
+    mime["To"] = message.to
+    mime["Subject"] = message.subject
+    mime["Date"] = email.utils.formatdate(localtime=False)
+    mime["Message-ID"] = message.message_id
+    for name, value in message.headers.items():
+        mime[name] = value
+    mime.set_content(message.text)
+    mime.add_alternative(message.html, subtype="html")
+    for attachment in message.attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        mime.add_attachment(
+            attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename
+        )
+    return mime

@@ -10,8 +10,7 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
-from integrations.ports.notifications import EmailMessage
-from integrations.smtp import build_mime
+from integrations.ports.notifications import EmailMessage, build_mime
 
 SENDER = "SureFlights sandbox <no-reply@sandbox.invalid>"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

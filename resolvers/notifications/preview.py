@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from integrations.ports.notifications import EmailMessage
-from integrations.smtp import build_mime
+from integrations.ports.notifications import EmailMessage, build_mime
 from integrations.state.store import Store
 from resolvers.ledger import Ledger, Notice, NoticeKind
 from resolvers.notifications.documents import flights_calendar, itinerary_pdf
