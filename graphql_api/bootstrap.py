@@ -236,6 +236,7 @@ async def open_services(
                 base_url=settings.whatsapp_api_url,
                 phone_number_id=settings.whatsapp_phone_number_id,
                 access_token=settings.whatsapp_access_token,
+                timeout=settings.upstream_timeout_seconds,
                 deadline_seconds=settings.upstream_deadline_seconds,
             )
             if settings.whatsapp_access_token and settings.whatsapp_phone_number_id

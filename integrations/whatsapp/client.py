@@ -11,7 +11,6 @@ from typing import Any, NoReturn, TypeAlias
 
 import httpx
 import orjson
-from httpx._client import UseClientDefault
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from integrations.ports.errors import UpstreamError, UpstreamFailure, UpstreamUnavailable
@@ -55,6 +54,10 @@ _RATE_LIMIT_CODES = frozenset({RATE_LIMIT_HIT, PAIR_RATE_LIMIT_HIT})
 PAIR_RATE_WAIT_SECONDS = 6.0
 _MAX_SHOWN_CHARS = 200
 _LONG_NUMBER = re.compile(r"\+?\d{7,}")
+
+
+# Each Cloud API attempt's timeout unless the caller sets one (UPSTREAM_TIMEOUT_SECONDS).
+DEFAULT_TIMEOUT_SECONDS = 10.0
 
 
 class WhatsAppError(UpstreamError):
@@ -166,7 +169,7 @@ class WhatsAppClient:
         backoff_seconds: float = 0.5,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_wait_seconds: float = 10.0,
-        timeout: float | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
         deadline_seconds: float | None = None,
     ) -> None:
         if not access_token.strip():
@@ -183,7 +186,7 @@ class WhatsAppClient:
         self._retry = RetryPolicy(
             max_retries, backoff_seconds, max_wait_seconds, sleep, deadline_seconds=deadline_seconds
         )
-        # None: the pooled client's own timeout applies (cut to the call's deadline, if any).
+        # Each attempt's, cut to what is left of the call's deadline, if it has one.
         self._timeout = timeout
 
     def __repr__(self) -> str:
@@ -253,14 +256,6 @@ class WhatsAppClient:
             ),
         )
 
-    def _attempt_timeout(self) -> float | httpx.Timeout | UseClientDefault:
-        if self._timeout is not None:
-            return attempt_timeout(self._timeout)
-        default = self._http.timeout
-        if self._retry.deadline_seconds is None or default.read is None:
-            return httpx.USE_CLIENT_DEFAULT
-        return attempt_timeout(default.read)
-
     async def _attempt(self, body: Mapping[str, Any], retry: Idempotency) -> bytes | _Failed:
         """One request: the content of Meta's 2xx answer, or the failure."""
         try:
@@ -268,7 +263,7 @@ class WhatsAppClient:
                 self._url,
                 json=body,
                 headers=self._headers,
-                timeout=self._attempt_timeout(),
+                timeout=attempt_timeout(self._timeout),
             )
         except httpx.TransportError as exc:
             return Failed(_transport_failure(exc, retry), retry.may_resend(exc), (None, None))

@@ -766,12 +766,13 @@ async def test_a_send_to_an_unreachable_cloud_api_ends_by_its_deadline(
     messages_route: respx.Route,
 ) -> None:
     messages_route.mock(side_effect=_unreachable)
-    async with httpx.AsyncClient(timeout=1.0) as http:
+    async with httpx.AsyncClient() as http:
         client = WhatsAppClient(
             http,
             base_url=BASE,
             phone_number_id=PHONE_NUMBER_ID,
             access_token=TOKEN,
+            timeout=1.0,
             max_retries=3,
             backoff_seconds=0.05,
             deadline_seconds=1.5,
