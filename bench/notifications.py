@@ -26,9 +26,8 @@ import tempfile
 import threading
 import time
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
 
@@ -52,26 +51,12 @@ from graphql_api.settings import Settings
 from resolvers.ledger import Ledger, Notice, NoticeKind
 from resolvers.notifications.outbox import OutboxSettings
 from resolvers.saga import NOTICES
+from tests.support.sandbox_booking import confirmed_in_the_sandbox
 
 # Goals for the dispatcher on one worker: a burst of a thousand confirmations (each with its PDF
 # and calendar file) out within a minute, none waiting more than a minute from its event.
 RATE = Goal("notifications sent per second", 20.0, "/s", at_least=True)
 P99 = Goal("event to SMTP server p99", 60.0, "s")
-
-SEARCH = """query($input: FlightSearchInput!) {
-  searchFlights(input: $input) { offers(first: 50) { id requiresInstantPayment } } }"""
-CREATE = """mutation($input: CreateBookingInput!) {
-  createBooking(input: $input) { booking { reference } accessToken } }"""
-PAY = """mutation($ref: ID!) { initializePayment(bookingReference: $ref) { reference } }"""
-PASSENGER = {
-    "title": "MR",
-    "givenName": "Tunde",
-    "familyName": "Bakare",
-    "bornOn": "1990-04-12",
-    "gender": "M",
-    "email": "tunde@example.com",
-    "phoneNumber": "+2348012345678",
-}
 
 
 class Recorder:
@@ -106,39 +91,6 @@ class Recorder:
             await asyncio.sleep(0.01)
 
 
-async def _ok(
-    client: httpx.AsyncClient, query: str, variables: dict[str, Any], **headers: str
-) -> Any:
-    body = (await client.post("/graphql", json={"query": query, "variables": variables},
-                              headers=headers)).json()  # fmt: skip
-    if body.get("errors"):
-        raise SystemExit(f"GraphQL: {body['errors']}")
-    return body["data"]
-
-
-async def _one_confirmed(client: httpx.AsyncClient) -> str:
-    when = (datetime.now(UTC) + timedelta(days=12)).date().isoformat()
-    for destination in ("ABV", "LHR", "ACC", "JFK", "DXB"):
-        found = await _ok(client, SEARCH, {"input": {"slices": [
-            {"origin": "LOS", "destination": destination, "departureDate": when}]}})  # fmt: skip
-        offers = [o for o in found["searchFlights"]["offers"] if o["requiresInstantPayment"]]
-        if offers:
-            break
-    else:
-        raise SystemExit("the sandbox offered nothing to book")
-    booking = {"input": {"offerId": offers[0]["id"], "passengers": [PASSENGER]}}
-    created = (await _ok(client, CREATE, booking))["createBooking"]
-    reference: str = created["booking"]["reference"]
-    token = created["accessToken"]
-    payment = (await _ok(client, PAY, {"ref": reference}, authorization=f"Bearer {token}"))[
-        "initializePayment"
-    ]["reference"]
-    paid = await client.post(f"/sandbox/checkout/{payment}/pay")
-    if paid.status_code != 200:
-        raise SystemExit(f"sandbox checkout answered {paid.status_code}")
-    return reference
-
-
 async def _measure_dispatcher(
     settings: Settings, recorder: Recorder, count: int
 ) -> tuple[float, list[float]]:
@@ -146,7 +98,7 @@ async def _measure_dispatcher(
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            template_reference = await _one_confirmed(client)
+            template_reference = await confirmed_in_the_sandbox(client)
             await recorder.wait_for(1, within=30)
         services = app.state.services
         store = services.store

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from graphql_api.settings import Settings
-from tests.end_to_end.test_sandbox_notifications import confirmed_in_the_sandbox
 from tests.support.harness import in_process
 from tests.support.helpers import REDIS_TEST_URL, TESTS
+from tests.support.sandbox_booking import confirmed_in_the_sandbox
 from tests.support.smtp_server import SmtpTestServer
 
 

@@ -2,58 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
-
 import httpx
 
 from tests.support.saga import CREATE, PASSENGER, PAY, bearer, failed, ok
-
-SEARCH = """
-query($input: FlightSearchInput!) {
-  searchFlights(input: $input) {
-    offers(first: 50) { id requiresInstantPayment totalAmount { amount currency } }
-  }
-}
-"""
-STATUS = """
-query($ref: ID!) {
-  booking(reference: $ref) {
-    status airlineReference payBy channel
-    payment { reference status mode authorizationUrl }
-  }
-}
-"""
-
-
-async def sandbox_offer(client: httpx.AsyncClient, *, instant: bool) -> dict[str, Any]:
-    when = (datetime.now(UTC) + timedelta(days=12)).date().isoformat()
-    for destination in ("ABV", "LHR", "ACC", "JFK", "DXB"):
-        data = await ok(
-            client,
-            SEARCH,
-            {"input": {"slices": [{"origin": "LOS", "destination": destination,
-                                   "departureDate": when}]}},
-        )  # fmt: skip
-        for offer in data["searchFlights"]["offers"]:
-            if offer["requiresInstantPayment"] is instant:
-                found: dict[str, Any] = offer
-                return found
-    raise AssertionError("the sandbox offered nothing of that kind")
-
-
-async def book(
-    client: httpx.AsyncClient, offer: dict[str, Any], passenger: dict[str, Any] = PASSENGER
-) -> tuple[str, str]:
-    data = await ok(client, CREATE, {"input": {"offerId": offer["id"], "passengers": [passenger]}})
-    return data["createBooking"]["booking"]["reference"], data["createBooking"]["accessToken"]
-
-
-async def status(client: httpx.AsyncClient, reference: str, token: str) -> dict[str, Any]:
-    booking: dict[str, Any] = (await ok(client, STATUS, {"ref": reference}, bearer(token)))[
-        "booking"
-    ]
-    return booking
+from tests.support.sandbox_booking import book, sandbox_offer, status
 
 
 async def test_search_book_pay_on_the_checkout_page_and_get_confirmed(

@@ -19,10 +19,10 @@ from integrations.state.store import Store
 from resolvers.auth import issue_admin_token
 from resolvers.ledger import NoticeKind
 from resolvers.notifications.render import WHATSAPP_TEMPLATES, sms_segments
-from tests.end_to_end.test_sandbox_booking import book, sandbox_offer
 from tests.graphql_api.test_cli import run_cli
 from tests.support.harness import in_process
-from tests.support.saga import PAY, bearer, ok
+from tests.support.saga import bearer, ok
+from tests.support.sandbox_booking import confirmed_in_the_sandbox
 
 EMAILS = "{ sandboxEmails { name to subject size } }"
 WHATSAPP_TEMPLATE_NAMES = {t.name for t in WHATSAPP_TEMPLATES.values()}
@@ -42,14 +42,6 @@ async def sandbox_app(sandbox_settings: Settings) -> AsyncIterator[tuple[httpx.A
 @pytest.fixture
 def sandbox(sandbox_app: tuple[httpx.AsyncClient, Store]) -> httpx.AsyncClient:
     return sandbox_app[0]
-
-
-async def confirmed_in_the_sandbox(client: httpx.AsyncClient) -> str:
-    offer = await sandbox_offer(client, instant=True)
-    reference, token = await book(client, offer)
-    payment = (await ok(client, PAY, {"ref": reference}, bearer(token)))["initializePayment"]
-    assert (await client.post(f"/sandbox/checkout/{payment['reference']}/pay")).status_code == 200
-    return reference
 
 
 async def listed(client: httpx.AsyncClient, admin: dict[str, str]) -> list[dict[str, object]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 
@@ -13,7 +12,7 @@ import respx
 from integrations.ports.errors import UpstreamError, UpstreamRejected, UpstreamUnavailable
 from integrations.ports.notifications import SmsMessage
 from integrations.termii import TermiiClient
-from tests.support.helpers import upstream_fixture
+from tests.support.helpers import unreachable, upstream_fixture
 
 URL = "https://api.ng.termii.com/api/sms/send"
 TEXT = "SureFlights: booked! SF7K2QXM, airline ref VP7ZA6."
@@ -103,15 +102,9 @@ async def test_a_rate_limit_is_waited_out_and_a_garbled_answer_is_an_error() -> 
     assert route.call_count == 2
 
 
-async def _unreachable(request: httpx.Request) -> httpx.Response:
-    """A host that never accepts the connection: each attempt waits out its connect timeout."""
-    await asyncio.sleep(request.extensions["timeout"]["connect"])
-    raise httpx.ConnectTimeout("timed out", request=request)
-
-
 async def test_an_unreachable_termii_ends_by_the_deadline() -> None:
     with respx.mock() as router:
-        route = router.post(URL).mock(side_effect=_unreachable)
+        route = router.post(URL).mock(side_effect=unreachable)
         async with httpx.AsyncClient() as http:
             termii = TermiiClient(
                 http,

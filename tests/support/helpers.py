@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -47,3 +48,17 @@ class RecordedSleeps:
 
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
+
+
+async def hang(request: httpx.Request) -> httpx.Response:
+    """An upstream that never answers (a respx side effect): the request waits out its read
+    timeout, as over a real connection, and fails as httpx then fails it."""
+    await asyncio.sleep(request.extensions["timeout"]["read"])
+    raise httpx.ReadTimeout("timed out", request=request)
+
+
+async def unreachable(request: httpx.Request) -> httpx.Response:
+    """A host that never accepts the connection (a respx side effect): each attempt waits out
+    its connect timeout."""
+    await asyncio.sleep(request.extensions["timeout"]["connect"])
+    raise httpx.ConnectTimeout("timed out", request=request)

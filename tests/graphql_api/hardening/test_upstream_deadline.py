@@ -3,7 +3,6 @@ UPSTREAM_UNAVAILABLE within UPSTREAM_DEADLINE_SECONDS rather than after every re
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -13,18 +12,11 @@ import respx
 
 from graphql_api.app import create_app
 from graphql_api.settings import Settings
-from tests.support.helpers import graphql, upstream_fixture
+from tests.support.helpers import graphql, hang, upstream_fixture
 
 DUFFEL = "https://api.duffel.com"
 OFFER = "query($id: ID!) { offer(id: $id) { id totalAmount { amount currency } } }"
 OFFER_ID = upstream_fixture("duffel_offer_response.json")["data"]["id"]
-
-
-async def hang(request: httpx.Request) -> httpx.Response:
-    """An upstream that never answers: the request waits out its read timeout, as over a
-    real connection, and fails as httpx then fails it."""
-    await asyncio.sleep(request.extensions["timeout"]["read"])
-    raise httpx.ReadTimeout("timed out", request=request)
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from tests.end_to_end.test_sandbox_booking import STATUS, book, sandbox_offer
 from tests.support.saga import bearer, ok
+from tests.support.sandbox_booking import STATUS, book, sandbox_offer
 
 PAY_BACK = """
 mutation($ref: ID!, $back: String) {

@@ -3,7 +3,6 @@ them, every limit enforced on oversize input, retries that never send a reply tw
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -30,7 +29,7 @@ from integrations.sandbox.whatsapp import RecordingSender
 from integrations.whatsapp.client import WhatsAppClient, WhatsAppError, WhatsAppUnavailable
 from integrations.whatsapp.inbound import signature_matches
 from integrations.whatsapp.limits import fit_to_limits
-from tests.support.helpers import FIXTURES, RecordedSleeps, upstream_fixture
+from tests.support.helpers import FIXTURES, RecordedSleeps, unreachable, upstream_fixture
 
 BASE = "https://graph.facebook.test/v23.0"
 PHONE_NUMBER_ID = "106540352242922"
@@ -756,16 +755,10 @@ def test_signature_of_the_recorded_webhook_matches_an_independent_computation() 
     assert not signature_matches(APP_SECRET, body, "sha256=é")
 
 
-async def _unreachable(request: httpx.Request) -> httpx.Response:
-    """A host that never accepts the connection: each attempt waits out its connect timeout."""
-    await asyncio.sleep(request.extensions["timeout"]["connect"])
-    raise httpx.ConnectTimeout("timed out", request=request)
-
-
 async def test_a_send_to_an_unreachable_cloud_api_ends_by_its_deadline(
     messages_route: respx.Route,
 ) -> None:
-    messages_route.mock(side_effect=_unreachable)
+    messages_route.mock(side_effect=unreachable)
     async with httpx.AsyncClient() as http:
         client = WhatsAppClient(
             http,

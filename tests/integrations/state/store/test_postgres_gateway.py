@@ -15,7 +15,6 @@ from starlette.applications import Starlette
 from graphql_api.app import create_app
 from graphql_api.settings import Settings
 from tests.end_to_end.conftest import Gateway
-from tests.end_to_end.test_sandbox_booking import book, sandbox_offer, status
 from tests.graphql_api.test_cli import run_cli
 from tests.support.helpers import REDIS_TEST_URL, free_port
 from tests.support.postgres_server import PrivateServer
@@ -31,6 +30,7 @@ from tests.support.saga import (
     recorded_order,
     sign,
 )
+from tests.support.sandbox_booking import book, sandbox_offer, status
 
 on_postgresql = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 
