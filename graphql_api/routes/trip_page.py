@@ -106,26 +106,18 @@ async def trip_page(request: Request) -> Response:
         if "cancel" in change.actions:
             parts.append(_form(token, "cancel_change", "Cancel, refund me", change.id))
     preferences = ledger.preferences
-    parts.append("<h2>Notifications</h2><ul>")
     parts.append(
-        f"<li>Reminders by email: {'on' if preferences.email_reminders else 'off'} "
-        + _form(
-            token,
-            "stop_reminders" if preferences.email_reminders else "start_reminders",
-            "Turn off" if preferences.email_reminders else "Turn on",
-        )
-        + "</li>"
-    )
-    parts.append(
-        f"<li>Text messages: {'on' if preferences.sms else 'off'} "
-        + _form(
-            token,
-            "stop_sms" if preferences.sms else "start_sms",
-            "Turn off" if preferences.sms else "Turn on",
-        )
-        + "</li></ul><p>Confirmations and changes always reach you by email.</p>"
+        "<h2>Notifications</h2><ul>"
+        + _toggle(token, "Reminders by email", "reminders", on=preferences.email_reminders)
+        + _toggle(token, "Text messages", "sms", on=preferences.sms)
+        + "</ul><p>Confirmations and changes always reach you by email.</p>"
     )
     return _page(reference, "".join(parts))
+
+
+def _toggle(token: str, label: str, name: str, *, on: bool) -> str:
+    action, button = (f"stop_{name}", "Turn off") if on else (f"start_{name}", "Turn on")
+    return f"<li>{label}: {'on' if on else 'off'} {_form(token, action, button)}</li>"
 
 
 def _form(token: str, action: str, label: str, change: str = "", *, go: bool = False) -> str:
