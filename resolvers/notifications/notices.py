@@ -169,14 +169,7 @@ BY_SMS = frozenset(
 )
 
 
-# A notice due when it is written is queued at once by the dispatchers, which the writer tells
-# over the bus; the reconciler queues it only if it still waits this long after (a lost event,
-# a crash between the write and the telling).
-QUEUE_FALLBACK = timedelta(seconds=30)
-
-
 def earliest_due(ledger: Ledger) -> datetime | None:
-    """When the reconciler should queue the next notice waiting in the ledger: a reminder when
-    it falls due, one due at once after `QUEUE_FALLBACK`; None when none waits."""
+    """When the next notice waiting in the ledger falls due; None when none waits."""
     waiting = ledger.waiting_notices
-    return min(max(n.due_at, n.created_at + QUEUE_FALLBACK) for n in waiting) if waiting else None
+    return min(n.due_at for n in waiting) if waiting else None

@@ -19,7 +19,6 @@ from icalendar import Calendar
 from graphql_api.app import create_app
 from graphql_api.settings import Settings
 from resolvers import reconciliation
-from resolvers.notifications.notices import QUEUE_FALLBACK
 from tests.support.harness import (
     Booked,
     World,
@@ -452,7 +451,7 @@ async def test_a_crash_right_after_the_confirmation_loses_no_notification(
         await asyncio.sleep(0.3)
         assert smtp_server.received == []
         await world.restart()
-        await world.reconcile(QUEUE_FALLBACK)  # nobody queued it: the reconciler does
+        await world.reconcile()
         [email] = await smtp_server.wait_for(1)
     assert email.subject.startswith("Your flight is booked")
     assert ("notices.written", booked.reference) in world.pauses.seen

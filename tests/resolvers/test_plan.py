@@ -7,7 +7,6 @@ from datetime import timedelta
 from integrations.state.store import BookingRecord
 from resolvers.ledger import Ledger
 from resolvers.lifecycle import BookingStatus, PaymentStatus
-from resolvers.notifications.notices import QUEUE_FALLBACK
 from resolvers.plan import StepKind, due_step, next_check, pending
 from resolvers.settlement import ENDED_CHECKS
 from tests.support.desk import Desk
@@ -71,8 +70,6 @@ async def test_a_confirmed_booking_waits_for_notices_and_airline_changes_only(de
 
 async def test_an_ended_booking_with_its_money_back_waits_for_nothing(desk: Desk) -> None:
     made = await desk.book_and_pay(family_name="Refused")
-    # No dispatcher runs at the desk: the reconciler queues the refund's notice after a while.
-    await desk.reconcile(after=QUEUE_FALLBACK)
     booking = await desk.booking(made)
 
     assert booking.status == BookingStatus.REFUNDED
